@@ -1,0 +1,53 @@
+"""The web application: API, tracking API and pages, on one FastAPI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from regard import __version__, runtime
+from regard.customers import repository as customers_repository
+from regard.store.database import Store, unit_of_work
+from regard.web.errors import install_error_handlers
+
+TEMPLATES = Path(__file__).parent / "web" / "templates"
+
+
+def create_app(store: Store | None = None) -> FastAPI:
+    """Build the app on ``store`` (by default the one the settings name)."""
+    store = store or runtime.store()
+    app = FastAPI(
+        title="Regard",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.store = store
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.globals["brand_name"] = store.brand.name
+    install_error_handlers(app, templates)
+
+    from regard.customers.routes import router as customers_router
+    from regard.customers.tracking import router as tracking_router
+
+    app.include_router(customers_router)
+    app.include_router(tracking_router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> HTMLResponse:
+        with unit_of_work(store) as session:
+            counts = {
+                "customers": customers_repository.count_customers(session),
+                "events": customers_repository.count_events(session),
+            }
+        return templates.TemplateResponse(request, "home.html", {"counts": counts})
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,141 @@
+"""Settings from the environment (prefix ``REGARD_``) and the brand's ``regard.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from regard.errors import ConfigurationError
+
+ChannelName = Literal["email", "sms", "push", "voice", "postal"]
+Importance = Literal["critical", "transactional", "service", "relationship", "promotional"]
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    """Process settings. The only place Regard reads its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REGARD_", env_file=None, extra="ignore")
+
+    environment: Environment = "development"
+    database_url: str = "sqlite:///regard.db"
+    brand_config: Path = Path("regard.toml")
+    # JSON object {"key id": "base64 of 32 bytes", ...}; the first listed is used to encrypt.
+    # Empty in development: a key file is created beside the SQLite database on first run.
+    encryption_keys: SecretStr = SecretStr("")
+    # base64 of 32 bytes: the key of the blind index used to look personal data up.
+    blind_index_key: SecretStr = SecretStr("")
+    key_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    import_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+
+    @field_validator("encryption_keys", "blind_index_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in {"changeme", "change-me", "secret", "todo"}:
+            raise ValueError("is a placeholder; set a real key")
+        return value
+
+    def require_production_keys(self) -> None:
+        """Production reads keys from settings, never from a file it made itself."""
+        if self.environment == "production" and not (
+            self.encryption_keys.get_secret_value() and self.blind_index_key.get_secret_value()
+        ):
+            raise ConfigurationError(
+                "REGARD_ENCRYPTION_KEYS and REGARD_BLIND_INDEX_KEY must be set in production"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9-]*(:[a-z0-9-]+)?$")
+    label: str
+    importance: Importance
+
+
+class IdentityRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # When two sources disagree on a trait, the one listed first wins; among equals, the newer.
+    source_priority: tuple[str, ...] = ()
+    # Traits that are personal data: kept encrypted, never in the plain traits column.
+    personal_traits: tuple[str, ...] = (
+        "name",
+        "first_name",
+        "last_name",
+        "address",
+        "street",
+        "birthday",
+        "notes",
+    )
+
+
+class BrandConfig(BaseModel):
+    """The brand's own configuration, read from ``regard.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    time_zone: str = "UTC"
+    region: str = Field(default="US", min_length=2, max_length=2)
+    locale: str = "en"
+    channels: tuple[ChannelName, ...] = ("email", "sms", "push")
+    topics: tuple[Topic, ...] = ()
+    identity: IdentityRules = IdentityRules()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}")
+        return value
+
+    def source_rank(self, source: str) -> int:
+        """Lower is stronger; sources not listed rank after every listed one."""
+        priority = self.identity.source_priority
+        return priority.index(source) if source in priority else len(priority)
+
+
+def load_brand_config(path: Path) -> BrandConfig:
+    """Read and validate ``regard.toml``; every problem names its place in the file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"brand configuration {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    try:
+        return BrandConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"{path}: {problems}") from exc
+
+
+def default_brand_config() -> BrandConfig:
+    return BrandConfig(name="Regard")

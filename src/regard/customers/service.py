@@ -1,0 +1,281 @@
+"""Identity resolution: every record finds its one customer profile.
+
+A record that matches existing identities attaches to that customer; one that matches two or
+more customers merges them (the oldest survives, identities and events move over, and a merge
+record keeps what happened). Traits conflict by source priority first, then last write wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from regard.config import BrandConfig
+from regard.customers import repository
+from regard.customers.identities import IdentityClaim
+from regard.customers.models import Customer, CustomerMerge, Identity
+from regard.store.crypto import Vault
+
+# Later domains keep their own rows per customer; each registers here to follow a merge.
+MergeHook = Callable[[Session, int, int], None]
+MERGE_HOOKS: list[MergeHook] = []
+
+
+def on_merge(hook: MergeHook) -> MergeHook:
+    """Register ``hook(session, survivor_id, merged_id)`` to run inside every merge."""
+    MERGE_HOOKS.append(hook)
+    return hook
+
+
+# Profile fields that follow the same conflict rule as traits.
+_PROFILE_FIELDS = ("time_zone", "locale")
+
+
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """What one record from one source says about one person."""
+
+    source: str
+    observed_at: datetime
+    identities: tuple[IdentityClaim, ...]
+    traits: dict[str, Any] = field(default_factory=dict)
+    time_zone: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer_id: int
+    created: bool
+    merged_ids: tuple[int, ...]
+    changed: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Resolver:
+    """Resolves records to customers within one transaction, remembering what it has seen.
+
+    ``prefetch`` loads the customers a whole batch refers to in one query, so that resolving the
+    batch afterwards touches the database only for what is new.
+    """
+
+    def __init__(self, session: Session, *, vault: Vault, brand: BrandConfig) -> None:
+        self.session = session
+        self.vault = vault
+        self.brand = brand
+        self.lookups: dict[bytes, int] = {}
+        self._lookup_of: dict[IdentityClaim, bytes] = {}
+
+    def lookup(self, identity: IdentityClaim) -> bytes:
+        found = self._lookup_of.get(identity)
+        if found is None:
+            found = self._lookup_of[identity] = identity.lookup(self.vault)
+        return found
+
+    def prefetch(self, identities: Iterable[IdentityClaim], *, load_profiles: bool) -> None:
+        wanted = [self.lookup(i) for i in identities]
+        missing = [lookup for lookup in wanted if lookup not in self.lookups]
+        self.lookups.update(repository.customer_ids_by_lookup(self.session, missing))
+        if load_profiles:
+            repository.load_customers(
+                self.session, {self.lookups[w] for w in wanted if w in self.lookups}
+            )
+
+    def customer_for(
+        self, identities: tuple[IdentityClaim, ...], *, source: str, seen_at: datetime
+    ) -> int:
+        """The customer these identities name, creating or merging as needed (no traits)."""
+        known = {self.lookups.get(self.lookup(i)) for i in identities}
+        if len(known) == 1 and None not in known:
+            (customer_id,) = known
+            assert customer_id is not None
+            return customer_id
+        return self.resolve(
+            ProfileUpdate(source=source, observed_at=seen_at, identities=identities)
+        ).customer_id
+
+    def resolve(self, update: ProfileUpdate) -> Resolution:
+        if not update.identities:
+            raise ValueError("a profile update needs at least one identity")
+        now = _now()
+        matched = sorted(
+            {
+                cid
+                for i in update.identities
+                if (cid := self.lookups.get(self.lookup(i))) is not None
+            }
+        )
+        created = False
+        merged: list[int] = []
+        if not matched:
+            customer = Customer(
+                created_at=now,
+                updated_at=now,
+                traits={},
+                trait_origins={},
+                first_seen_at=update.observed_at,
+                last_seen_at=update.observed_at,
+            )
+            self.session.add(customer)
+            self.session.flush()
+            created = True
+        else:
+            profiles = [self._customer(cid) for cid in matched]
+            profiles.sort(key=lambda c: (c.created_at, c.id))
+            customer = profiles[0]
+            for other in profiles[1:]:
+                self._merge(customer, other, update)
+                merged.append(other.id)
+        changed = created or bool(merged)
+        changed |= self._attach(customer, update, now)
+        changed |= self._apply_traits(customer, update)
+        if customer.first_seen_at is None or update.observed_at < customer.first_seen_at:
+            customer.first_seen_at = update.observed_at
+            changed = True
+        if customer.last_seen_at is None or update.observed_at > customer.last_seen_at:
+            customer.last_seen_at = update.observed_at
+            changed = True
+        if changed:
+            customer.updated_at = now
+        return Resolution(
+            customer_id=customer.id, created=created, merged_ids=tuple(merged), changed=changed
+        )
+
+    def _customer(self, customer_id: int) -> Customer:
+        customer = self.session.get(Customer, customer_id)
+        if customer is None:
+            raise LookupError(f"customer {customer_id} vanished during resolution")
+        return customer
+
+    def _attach(self, customer: Customer, update: ProfileUpdate, now: datetime) -> bool:
+        added = False
+        for identity in update.identities:
+            lookup = self.lookup(identity)
+            if self.lookups.get(lookup) == customer.id:
+                continue
+            self.session.add(
+                Identity(
+                    customer_id=customer.id,
+                    kind=identity.kind,
+                    namespace=identity.namespace,
+                    lookup=lookup,
+                    value=identity.value,
+                    source=update.source,
+                    created_at=now,
+                )
+            )
+            self.lookups[lookup] = customer.id
+            added = True
+        return added
+
+    def _wins(self, origin: dict[str, Any] | None, *, source: str, at: datetime) -> bool:
+        """Does a value from ``source`` observed ``at`` replace the one from ``origin``?"""
+        if origin is None:
+            return True
+        old_rank = self.brand.source_rank(str(origin["source"]))
+        new_rank = self.brand.source_rank(source)
+        if new_rank != old_rank:
+            return new_rank < old_rank
+        return at >= datetime.fromisoformat(str(origin["at"]))
+
+    def _apply_traits(self, customer: Customer, update: ProfileUpdate) -> bool:
+        incoming: dict[str, Any] = dict(update.traits)
+        for name in _PROFILE_FIELDS:
+            value = getattr(update, name)
+            if value is not None:
+                incoming[name] = value
+        if not incoming:
+            return False
+        personal_names = set(self.brand.identity.personal_traits)
+        origins = dict(customer.trait_origins or {})
+        traits = dict(customer.traits or {})
+        personal = dict(customer.personal or {})
+        changed = False
+        stamp = {"source": update.source, "at": update.observed_at.isoformat()}
+        for name, value in incoming.items():
+            if not self._wins(origins.get(name), source=update.source, at=update.observed_at):
+                continue
+            if name in _PROFILE_FIELDS:
+                current = getattr(customer, name)
+            elif name in personal_names:
+                current = personal.get(name)
+            else:
+                current = traits.get(name)
+            if origins.get(name) != stamp:
+                origins[name] = stamp
+                changed = True
+            if current == value:
+                continue
+            changed = True
+            if name in _PROFILE_FIELDS:
+                setattr(customer, name, value)
+            elif name in personal_names:
+                personal[name] = value
+            else:
+                traits[name] = value
+        if changed:
+            customer.trait_origins = origins
+            customer.traits = traits
+            customer.personal = personal or None
+        return changed
+
+    def _merge(self, survivor: Customer, other: Customer, update: ProfileUpdate) -> None:
+        snapshot = {"traits": other.traits, "personal": other.personal or {}}
+        # The merged profile's traits compete with the survivor's under the usual rule.
+        for name, origin in (other.trait_origins or {}).items():
+            at = datetime.fromisoformat(str(origin["at"]))
+            if name in _PROFILE_FIELDS:
+                value = getattr(other, name)
+            elif name in set(self.brand.identity.personal_traits):
+                value = (other.personal or {}).get(name)
+            else:
+                value = (other.traits or {}).get(name)
+            self._apply_traits(
+                survivor,
+                ProfileUpdate(
+                    source=str(origin["source"]),
+                    observed_at=at,
+                    identities=update.identities,
+                    **({name: value} if name in _PROFILE_FIELDS else {"traits": {name: value}}),
+                ),
+            )
+        for stamp_name in ("first_seen_at", "last_seen_at"):
+            theirs = getattr(other, stamp_name)
+            ours = getattr(survivor, stamp_name)
+            if theirs is not None and (
+                ours is None or (theirs < ours if stamp_name == "first_seen_at" else theirs > ours)
+            ):
+                setattr(survivor, stamp_name, theirs)
+        self.session.flush()
+        identities_moved, events_moved = repository.move_customer_data(
+            self.session, survivor_id=survivor.id, merged_id=other.id
+        )
+        for hook in MERGE_HOOKS:
+            hook(self.session, survivor.id, other.id)
+        shared = sorted(
+            {i.label for i in update.identities if self.lookups.get(self.lookup(i)) == other.id}
+        )
+        self.session.add(
+            CustomerMerge(
+                survivor_id=survivor.id,
+                merged_id=other.id,
+                merged_at=_now(),
+                source=update.source,
+                matched_on=",".join(shared) or "identity",
+                identities_moved=identities_moved,
+                events_moved=events_moved,
+                merged_profile=snapshot,
+            )
+        )
+        for lookup, cid in self.lookups.items():
+            if cid == other.id:
+                self.lookups[lookup] = survivor.id
+        self.session.expunge(other)
+        repository.delete_customer(self.session, other.id)

@@ -1,0 +1,1 @@
+"""Privacy: keys, API credentials, roles, audit and data-subject requests."""

@@ -1,0 +1,1 @@
+"""Storage: the database engine, sessions, migrations and encrypted column types."""

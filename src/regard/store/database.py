@@ -1,0 +1,105 @@
+"""The engine, sessions and the unit of work.
+
+Services flush, never commit: the request, the command or the job that calls them owns the
+transaction through :func:`unit_of_work`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from regard.config import BrandConfig, Settings, default_brand_config, load_brand_config
+from regard.store.crypto import (
+    Vault,
+    install_vault,
+    load_or_create_key_file,
+    vault_from_settings,
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3)."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def key_file_for(settings: Settings) -> Path:
+    """The embedded key file: named in settings, or beside the SQLite database."""
+    if settings.key_file is not None:
+        return settings.key_file
+    parsed = make_url(settings.database_url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(f"{parsed.database}.keys")
+    return Path("regard.keys")
+
+
+def load_vault(settings: Settings) -> Vault:
+    settings.require_production_keys()
+    keys = settings.encryption_keys.get_secret_value()
+    if keys:
+        return vault_from_settings(keys, settings.blind_index_key.get_secret_value())
+    return load_or_create_key_file(key_file_for(settings))
+
+
+@dataclass
+class Store:
+    """What every command, request and job needs: the database, the keys and the brand."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    vault: Vault
+    brand: BrandConfig
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+
+def open_store(settings: Settings, *, brand: BrandConfig | None = None) -> Store:
+    vault = load_vault(settings)
+    install_vault(vault)
+    if brand is None:
+        brand = (
+            load_brand_config(settings.brand_config)
+            if settings.brand_config.exists()
+            else default_brand_config()
+        )
+    engine = make_engine(settings.database_url)
+    return Store(
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        vault=vault,
+        brand=brand,
+    )
+
+
+@contextmanager
+def unit_of_work(store: Store) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    with store.sessions() as session, session.begin():
+        yield session

@@ -1,0 +1,1 @@
+"""The web: the JSON API, the tracking API, and pages for people."""

@@ -1,0 +1,21 @@
+"""``regard serve``: the web app on uvicorn."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from regard.config import get_settings
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default from REGARD_HOST)."),
+    port: int = typer.Option(None, help="Port (default from REGARD_PORT)."),
+) -> None:
+    """Serve the API, the tracking API and the pages."""
+    settings = get_settings()
+    from regard.app import create_app
+
+    uvicorn.run(
+        create_app(), host=host or settings.host, port=port or settings.port, log_level="info"
+    )

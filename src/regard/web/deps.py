@@ -1,0 +1,46 @@
+"""Request dependencies: the store, a unit of work per request, API-key authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from regard.errors import Unauthorized
+from regard.privacy import service as keys
+from regard.privacy.models import ApiKey
+from regard.store.database import Store, unit_of_work
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_session(store: StoreDep) -> Iterator[Session]:
+    """The request owns the transaction: committed after the handler returns, else rolled back."""
+    with unit_of_work(store) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def read_key(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None:
+        raise Unauthorized("send a read key as 'Authorization: Bearer <key>'")
+    return keys.authenticate(session, credentials.credentials, scope="read")
+
+
+ReadKeyDep = Annotated[ApiKey, Depends(read_key)]

@@ -1,0 +1,131 @@
+"""Every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``REGARD_TEST_DATABASE_URL`` (``.ci/run`` creates a fresh database). When it
+is unset, a local server on 127.0.0.1 is tried; with none there the PostgreSQL half is skipped,
+except under ``CI=true``, where a missing PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from regard import runtime
+from regard.config import BrandConfig, IdentityRules, Settings
+from regard.models import metadata
+from regard.store import migrate
+from regard.store.database import Store, open_store
+
+_LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/regard_test"
+_TEST_KEYS = json.dumps({"t1": base64.b64encode(b"k" * 32).decode()})
+_TEST_INDEX_KEY = base64.b64encode(b"i" * 32).decode()
+
+
+def _local_postgres() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3", autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = 'regard_test'"
+            ).fetchone()
+            if not exists:
+                conn.execute("CREATE DATABASE regard_test")
+    except psycopg.OperationalError:
+        return None
+    return _LOCAL_POSTGRES
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("REGARD_TEST_DATABASE_URL") or _local_postgres()
+    if url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no PostgreSQL: set REGARD_TEST_DATABASE_URL")
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432 and REGARD_TEST_DATABASE_URL unset")
+    return url
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres(postgres_url: str) -> str:
+    from regard.store.database import make_engine
+
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return postgres_url
+
+
+def brand_for_tests() -> BrandConfig:
+    return BrandConfig(
+        name="Test Outfitters",
+        time_zone="Europe/Amsterdam",
+        region="NL",
+        identity=IdentityRules(source_priority=("crm", "shop", "pos", "support", "web")),
+    )
+
+
+def make_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        encryption_keys=_TEST_KEYS,  # type: ignore[arg-type]
+        blind_index_key=_TEST_INDEX_KEY,  # type: ignore[arg-type]
+        brand_config=tmp_path / "regard.toml",
+    )
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'regard.db'}"
+    url: str = request.getfixturevalue("_migrated_postgres")
+    return url
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store on each database, installed as the process's store."""
+    opened = open_store(make_settings(database_url, tmp_path), brand=brand_for_tests())
+    if opened.dialect == "sqlite":
+        migrate.upgrade(opened.engine)
+    else:
+        _truncate(opened.engine)
+    runtime.use_store(opened)
+    yield opened
+    runtime.use_store(None)
+    opened.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """For tests that need no second database: SQLite only."""
+    url = f"sqlite:///{tmp_path / 'regard.db'}"
+    opened = open_store(make_settings(url, tmp_path), brand=brand_for_tests())
+    migrate.upgrade(opened.engine)
+    runtime.use_store(opened)
+    yield opened
+    runtime.use_store(None)
+    opened.engine.dispose()
+
+
+def dialect_of(url: str) -> str:
+    return make_url(url).get_backend_name()
