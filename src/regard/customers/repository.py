@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Insert, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
@@ -129,3 +132,38 @@ def touch_seen(session: Session, seen: dict[int, tuple[datetime, datetime]]) -> 
         .values(last_seen_at=bindparam("ts")),
         last_rows,
     )
+
+
+def existing_message_ids(session: Session, *, source: str, message_ids: Iterable[str]) -> set[str]:
+    """Which of these message ids this source has already had stored as events."""
+    wanted = list(dict.fromkeys(message_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(
+            session.scalars(
+                select(Event.message_id).where(Event.source == source, Event.message_id.in_(chunk))
+            )
+        )
+    return found
+
+
+def add_events_once(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events (dicts of :class:`Event` attributes), each (source, message id) once.
+
+    One already stored, even by a concurrent transaction, is skipped: a replay never fails.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Insert = postgresql_insert(Event).on_conflict_do_nothing(
+            index_elements=["source", "message_id"]
+        )
+    elif dialect == "sqlite":
+        statement = sqlite_insert(Event).on_conflict_do_nothing(
+            index_elements=["source", "message_id"]
+        )
+    else:
+        statement = insert(Event)
+    session.execute(statement, list(rows))

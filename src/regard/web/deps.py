@@ -29,7 +29,10 @@ def get_session(store: StoreDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope: commit before the response is sent, so a 2xx means the change is stored
+# and a failed commit is answered as an error (FastAPI's default for yield dependencies,
+# "request", would commit only after the client already had its answer).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False)
 
