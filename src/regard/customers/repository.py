@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from contextlib import closing
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, func, insert, or_, select, update
+import polars as pl
+from sqlalchemy import Insert, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
+from regard.store.types import SQLITE_TIMESTAMP_FORMAT
 
 # Well under SQLite's and PostgreSQL's limits on bound parameters.
 _CHUNK = 5_000
@@ -69,13 +73,13 @@ def survivor_of(session: Session, merged_id: int) -> int | None:
 
 def move_customer_data(session: Session, *, survivor_id: int, merged_id: int) -> tuple[int, int]:
     """Give the survivor the merged profile's identities and events. Returns both counts."""
-    identities = session.execute(
+    identities = session.execute(  # type: ignore[attr-defined]
         update(Identity)
         .where(Identity.customer_id == merged_id)
         .values(customer_id=survivor_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    events = session.execute(
+    ).rowcount  # an UPDATE's result is a CursorResult
+    events = session.execute(  # type: ignore[attr-defined]
         update(Event)
         .where(Event.customer_id == merged_id)
         .values(customer_id=survivor_id)
@@ -111,27 +115,114 @@ def recent_events(session: Session, customer_id: int, *, limit: int = 50) -> Seq
     ).all()
 
 
-def touch_seen(session: Session, seen: dict[int, tuple[datetime, datetime]]) -> None:
-    """Widen each customer's first/last seen to include the (earliest, latest) given."""
-    if not seen:
+EVENT_COLUMNS = ("customer_id", "type", "occurred_at", "message_id", "properties")
+
+
+def insert_events(
+    session: Session, events: pl.DataFrame, *, source: str, received_at: datetime
+) -> int:
+    """Insert events in bulk, skipping any already stored for (source, message id).
+
+    ``events`` has the columns of ``EVENT_COLUMNS`` (occurred_at in UTC). Returns how many
+    were new. SQLite takes one prepared statement executed many times; PostgreSQL takes COPY
+    into a temporary table and one INSERT ... ON CONFLICT DO NOTHING.
+    """
+    if events.height == 0:
+        return 0
+    driver = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name == "sqlite":
+        received = received_at.astimezone(UTC).strftime(SQLITE_TIMESTAMP_FORMAT)
+        rows = events.select(
+            pl.col("customer_id"),
+            pl.col("type"),
+            pl.col("occurred_at").dt.strftime(SQLITE_TIMESTAMP_FORMAT),
+            pl.lit(received).alias("received_at"),
+            pl.lit(source).alias("source"),
+            pl.col("message_id"),
+            pl.col("properties"),
+        ).rows()
+        before = driver.total_changes  # type: ignore[union-attr]
+        driver.executemany(  # type: ignore[union-attr]
+            "INSERT INTO events (customer_id, type, occurred_at, received_at, source, "
+            "message_id, properties) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source, message_id) DO NOTHING",
+            rows,
+        )
+        inserted: int = driver.total_changes - before  # type: ignore[union-attr]
+        return inserted
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_events (customer_id bigint, type text, "
+            "occurred_at timestamptz, message_id text, properties jsonb) ON COMMIT DELETE ROWS"
+        )
+        _copy_frame(cursor, "import_events", events.select(EVENT_COLUMNS))
+        cursor.execute(
+            "INSERT INTO events (customer_id, type, occurred_at, received_at, source, "
+            "message_id, properties) SELECT customer_id, type, occurred_at, %s, %s, "
+            "message_id, properties FROM import_events "
+            "ON CONFLICT (source, message_id) DO NOTHING",
+            (received_at, source),
+        )
+        inserted = cursor.rowcount
+        cursor.execute("TRUNCATE import_events")
+        return inserted
+
+
+def _copy_frame(cursor: Any, table: str, frame: pl.DataFrame) -> None:
+    """COPY a frame into a PostgreSQL table, as CSV written by Polars."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z")
+    columns = ", ".join(frame.columns)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def touch_seen(session: Session, events: pl.DataFrame) -> None:
+    """Widen each customer's first and last seen to cover these events (customer_id, occurred_at).
+
+    One set-based UPDATE per batch, and only rows that change are written.
+    """
+    if events.height == 0:
         return
-    first_rows = [{"cid": cid, "ts": first} for cid, (first, _) in seen.items()]
-    last_rows = [{"cid": cid, "ts": last} for cid, (_, last) in seen.items()]
-    table = Customer.__table__
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .where(or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > bindparam("ts")))
-        .values(first_seen_at=bindparam("ts")),
-        first_rows,
+    spans = events.group_by("customer_id").agg(
+        pl.col("occurred_at").min().alias("first_at"), pl.col("occurred_at").max().alias("last_at")
     )
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .where(or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < bindparam("ts")))
-        .values(last_seen_at=bindparam("ts")),
-        last_rows,
-    )
+    driver = session.connection().connection.driver_connection
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    with closing(driver.cursor()) as cursor:  # type: ignore[union-attr]
+        if sqlite:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_batch "
+                "(customer_id INTEGER PRIMARY KEY, first_at TEXT, last_at TEXT)"
+            )
+            cursor.execute("DELETE FROM seen_batch")
+            cursor.executemany(
+                "INSERT INTO seen_batch VALUES (?, ?, ?)",
+                spans.select(
+                    "customer_id",
+                    pl.col("first_at").dt.strftime(SQLITE_TIMESTAMP_FORMAT),
+                    pl.col("last_at").dt.strftime(SQLITE_TIMESTAMP_FORMAT),
+                ).rows(),
+            )
+        else:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS seen_batch (customer_id bigint PRIMARY KEY, "
+                "first_at timestamptz, last_at timestamptz) ON COMMIT DELETE ROWS"
+            )
+            cursor.execute("TRUNCATE seen_batch")
+            _copy_frame(cursor, "seen_batch", spans)
+        cursor.execute(
+            "UPDATE customers SET "
+            "first_seen_at = CASE WHEN customers.first_seen_at IS NULL "
+            "OR customers.first_seen_at > s.first_at THEN s.first_at "
+            "ELSE customers.first_seen_at END, "
+            "last_seen_at = CASE WHEN customers.last_seen_at IS NULL "
+            "OR customers.last_seen_at < s.last_at THEN s.last_at "
+            "ELSE customers.last_seen_at END "
+            "FROM seen_batch AS s WHERE customers.id = s.customer_id "
+            "AND (customers.first_seen_at IS NULL OR customers.first_seen_at > s.first_at "
+            "OR customers.last_seen_at IS NULL OR customers.last_seen_at < s.last_at)"
+        )
 
 
 def existing_message_ids(session: Session, *, source: str, message_ids: Iterable[str]) -> set[str]:

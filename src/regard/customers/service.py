@@ -45,14 +45,24 @@ class ProfileUpdate:
     traits: dict[str, Any] = field(default_factory=dict)
     time_zone: str | None = None
     locale: str | None = None
+    # True when the record is something the customer did (an event, a page view): it moves
+    # "last seen". A profile record from a file only says what a system knows about them.
+    activity: bool = False
 
 
 @dataclass(frozen=True)
 class Resolution:
-    customer_id: int
+    customer: Customer
     created: bool
     merged_ids: tuple[int, ...]
     changed: bool
+
+    @property
+    def customer_id(self) -> int:
+        """The customer's id; a new customer has one once the resolver has flushed."""
+        if self.customer.id is None:
+            raise RuntimeError("the new customer has no id until the resolver flushes")
+        return self.customer.id
 
 
 def _now() -> datetime:
@@ -71,6 +81,12 @@ class Resolver:
         self.vault = vault
         self.brand = brand
         self.lookups: dict[bytes, int] = {}
+        # New customers not yet written, by the lookups of their identities.
+        self.pending: dict[bytes, Customer] = {}
+        self.created = 0
+        self.merged = 0
+        # Customers merged away during this resolver's work, and where they went.
+        self.merged_into: dict[int, int] = {}
         self._lookup_of: dict[IdentityClaim, bytes] = {}
 
     def lookup(self, identity: IdentityClaim) -> bytes:
@@ -88,44 +104,78 @@ class Resolver:
                 self.session, {self.lookups[w] for w in wanted if w in self.lookups}
             )
 
+    def flush(self) -> None:
+        """Write new customers and identities; from now on they are known by id."""
+        self.session.flush()
+        for lookup, customer in self.pending.items():
+            self.lookups[lookup] = customer.id
+        self.pending.clear()
+
+    def ids(self, customers: Iterable[int | Customer]) -> list[int]:
+        """Ids for what ``customer_for`` returned, after ``flush``."""
+        return [c if isinstance(c, int) else c.id for c in customers]
+
     def customer_for(
-        self, identities: tuple[IdentityClaim, ...], *, source: str, seen_at: datetime
-    ) -> int:
-        """The customer these identities name, creating or merging as needed (no traits)."""
+        self,
+        identities: tuple[IdentityClaim, ...],
+        *,
+        source: str,
+        seen_at: datetime,
+        flush: bool = True,
+    ) -> int | Customer:
+        """The customer these identities name, creating or merging as needed (no traits).
+
+        With ``flush=False`` a new customer is returned unwritten; call ``flush`` and ``ids``
+        once the whole batch is resolved, so that a batch writes its new customers together.
+        """
         known = {self.lookups.get(self.lookup(i)) for i in identities}
         if len(known) == 1 and None not in known:
             (customer_id,) = known
             assert customer_id is not None
             return customer_id
-        return self.resolve(
-            ProfileUpdate(source=source, observed_at=seen_at, identities=identities)
-        ).customer_id
+        update = ProfileUpdate(
+            source=source, observed_at=seen_at, identities=identities, activity=True
+        )
+        resolution = self.resolve(update, flush=flush)
+        return resolution.customer.id if flush else resolution.customer
 
-    def resolve(self, update: ProfileUpdate) -> Resolution:
+    def _matches(self, update: ProfileUpdate) -> tuple[list[int], list[Customer]]:
+        lookups = [self.lookup(i) for i in update.identities]
+        known = sorted({cid for lookup in lookups if (cid := self.lookups.get(lookup)) is not None})
+        fresh = list(
+            {id(c): c for lookup in lookups if (c := self.pending.get(lookup)) is not None}.values()
+        )
+        return known, fresh
+
+    def resolve(self, update: ProfileUpdate, *, flush: bool = True) -> Resolution:
+        """Attach, create or merge for one record, then apply its traits.
+
+        With ``flush=False`` a new customer stays unwritten until ``flush``.
+        """
         if not update.identities:
             raise ValueError("a profile update needs at least one identity")
         now = _now()
-        matched = sorted(
-            {
-                cid
-                for i in update.identities
-                if (cid := self.lookups.get(self.lookup(i))) is not None
-            }
-        )
+        matched, fresh = self._matches(update)
+        if fresh and len(matched) + len(fresh) > 1:
+            # Merging needs ids on both sides.
+            self.flush()
+            matched, fresh = self._matches(update)
         created = False
         merged: list[int] = []
-        if not matched:
+        if fresh:
+            customer = fresh[0]
+        elif not matched:
             customer = Customer(
                 created_at=now,
                 updated_at=now,
                 traits={},
                 trait_origins={},
                 first_seen_at=update.observed_at,
-                last_seen_at=update.observed_at,
+                last_seen_at=update.observed_at if update.activity else None,
             )
             self.session.add(customer)
-            self.session.flush()
             created = True
+            self.created += 1
         else:
             profiles = [self._customer(cid) for cid in matched]
             profiles.sort(key=lambda c: (c.created_at, c.id))
@@ -133,19 +183,24 @@ class Resolver:
             for other in profiles[1:]:
                 self._merge(customer, other, update)
                 merged.append(other.id)
+                self.merged += 1
         changed = created or bool(merged)
         changed |= self._attach(customer, update, now)
         changed |= self._apply_traits(customer, update)
         if customer.first_seen_at is None or update.observed_at < customer.first_seen_at:
             customer.first_seen_at = update.observed_at
             changed = True
-        if customer.last_seen_at is None or update.observed_at > customer.last_seen_at:
+        if update.activity and (
+            customer.last_seen_at is None or update.observed_at > customer.last_seen_at
+        ):
             customer.last_seen_at = update.observed_at
             changed = True
         if changed:
             customer.updated_at = now
+        if flush and self.pending:
+            self.flush()
         return Resolution(
-            customer_id=customer.id, created=created, merged_ids=tuple(merged), changed=changed
+            customer=customer, created=created, merged_ids=tuple(merged), changed=changed
         )
 
     def _customer(self, customer_id: int) -> Customer:
@@ -156,22 +211,30 @@ class Resolver:
 
     def _attach(self, customer: Customer, update: ProfileUpdate, now: datetime) -> bool:
         added = False
+        unwritten = customer.id is None
         for identity in update.identities:
             lookup = self.lookup(identity)
-            if self.lookups.get(lookup) == customer.id:
+            if unwritten:
+                if self.pending.get(lookup) is customer:
+                    continue
+            elif self.lookups.get(lookup) == customer.id:
                 continue
-            self.session.add(
-                Identity(
-                    customer_id=customer.id,
-                    kind=identity.kind,
-                    namespace=identity.namespace,
-                    lookup=lookup,
-                    value=identity.value,
-                    source=update.source,
-                    created_at=now,
-                )
+            row = Identity(
+                kind=identity.kind,
+                namespace=identity.namespace,
+                lookup=lookup,
+                value=identity.value,
+                source=update.source,
+                created_at=now,
             )
-            self.lookups[lookup] = customer.id
+            if unwritten:
+                # Written with the customer, in one flush for the whole batch.
+                customer.identities.append(row)
+                self.pending[lookup] = customer
+            else:
+                row.customer_id = customer.id
+                self.session.add(row)
+                self.lookups[lookup] = customer.id
             added = True
         return added
 
@@ -277,5 +340,9 @@ class Resolver:
         for lookup, cid in self.lookups.items():
             if cid == other.id:
                 self.lookups[lookup] = survivor.id
+        for merged_id, into in self.merged_into.items():
+            if into == other.id:
+                self.merged_into[merged_id] = survivor.id
+        self.merged_into[other.id] = survivor.id
         self.session.expunge(other)
         repository.delete_customer(self.session, other.id)

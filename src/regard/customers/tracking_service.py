@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import polars as pl
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -196,7 +197,6 @@ def record(
                 pending.append((resolver.lookup(call.identities[0]), call))
         # Customer ids are read only now: a later call in the batch may have merged profiles.
         rows: list[dict[str, Any]] = []
-        seen: dict[int, tuple[datetime, datetime]] = {}
         for lookup, call in pending:
             customer_id = resolver.lookups[lookup]
             assert call.event_type is not None
@@ -211,10 +211,17 @@ def record(
                     "properties": call.properties,
                 }
             )
-            first, last = seen.get(customer_id, (call.occurred_at, call.occurred_at))
-            seen[customer_id] = (min(first, call.occurred_at), max(last, call.occurred_at))
         repository.add_events_once(session, rows)
-        repository.touch_seen(session, seen)
+        repository.touch_seen(
+            session,
+            pl.DataFrame(
+                {
+                    "customer_id": [row["customer_id"] for row in rows],
+                    "occurred_at": [row["occurred_at"] for row in rows],
+                },
+                schema={"customer_id": pl.Int64, "occurred_at": pl.Datetime("us", "UTC")},
+            ),
+        )
         session.flush()
     except IntegrityError as exc:
         # Only a concurrent request creating the same identity gets here (events skip
