@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from httpx import Response
+from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import func, select
 
 from regard.app import create_app
@@ -19,11 +19,6 @@ from regard.customers.identities import IdentityClaim
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
 from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
-
-with warnings.catch_warnings():
-    # Starlette asks for httpx2 in its test client; the locked httpx still works with it.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 
 @pytest.fixture

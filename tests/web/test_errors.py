@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from regard.app import create_app
 from regard.errors import NotFound, PayloadTooLarge
 from regard.store.database import Store
-
-with warnings.catch_warnings():
-    # Starlette asks for httpx2 in its test client; the locked httpx still works with it.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

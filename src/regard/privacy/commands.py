@@ -7,10 +7,15 @@ from rich.console import Console
 from rich.table import Table
 
 from regard import runtime
+from regard.config import get_settings
+from regard.errors import ConfigurationError
 from regard.privacy import service
-from regard.store.database import unit_of_work
+from regard.store.crypto import add_key_to_file
+from regard.store.database import key_file_for, unit_of_work
 
-app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="Keys: API keys (create, list, revoke) and encryption key rotation.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -56,3 +61,22 @@ def revoke(
     with unit_of_work(runtime.store()) as session:
         service.revoke_key(session, key_id)
     console.print(f"Key {key_id} revoked.")
+
+
+@app.command()
+def rotate() -> None:
+    """Add a new encryption key and make it the one new values are sealed with.
+
+    Values sealed earlier keep opening with the key they name. Only for the embedded key file;
+    with keys in settings, put the new key first in REGARD_ENCRYPTION_KEYS instead.
+    """
+    settings = get_settings()
+    if settings.encryption_keys.get_secret_value():
+        raise ConfigurationError(
+            "keys come from settings: put a new key first in REGARD_ENCRYPTION_KEYS"
+        )
+    path = key_file_for(settings)
+    if not path.exists():
+        raise ConfigurationError(f"no key file at {path}; run 'regard db upgrade' first")
+    key_id = add_key_to_file(path)
+    console.print(f"New values are now sealed with key {key_id}; older keys still open theirs.")
