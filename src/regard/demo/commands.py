@@ -1,0 +1,204 @@
+"""``regard demo ...``: the demo brand, Northwind Outfitters, generated, loaded and served."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from regard import runtime
+from regard.customers import repository as customers_repository
+from regard.customers.importers import ImportSummary
+from regard.demo import loading
+from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
+from regard.store.database import Store, unit_of_work
+
+app = typer.Typer(
+    help="The demo brand, Northwind Outfitters: generate its data, or load and serve it.",
+    no_args_is_help=True,
+)
+console = Console()
+
+_DIR = typer.Option(Path("demo-data"), "--dir", help="Where the demo's files and database go.")
+_CUSTOMERS = typer.Option(10_000, min=1, help="How many people the brand knows.")
+_SEED = typer.Option(DEFAULT_SEED, min=0, help="The same seed gives byte-identical files.")
+_UNTIL = typer.Option(
+    DEFAULT_UNTIL.isoformat(), help="The end of the two years of history (YYYY-MM-DD)."
+)
+
+
+def _until(value: str) -> date:
+    try:
+        until = date.fromisoformat(value)
+    except ValueError as exc:
+        message = f"{value!r} is not a date (YYYY-MM-DD)"
+        raise typer.BadParameter(message, param_hint="--until") from exc
+    # The importer refuses events from the future; history must end by today.
+    if until > datetime.now(UTC).date():
+        raise typer.BadParameter("history cannot end in the future", param_hint="--until")
+    return until
+
+
+def _files_table(manifest: DemoManifest) -> Table:
+    table = Table(title=f"Demo files in {manifest.directory}")
+    for name in ("file", "kind", "source", "rows", "broken on purpose", "re-sent"):
+        table.add_column(name, justify="left" if name in ("file", "kind", "source") else "right")
+    for f in manifest.files:
+        table.add_row(
+            f.path.name,
+            f.kind,
+            f.source,
+            f"{f.rows:,}",
+            f"{f.bad_rows:,}",
+            f"{f.duplicate_rows:,}",
+        )
+    return table
+
+
+@app.command(name="generate")
+def generate_command(
+    customers: int = _CUSTOMERS,
+    seed: int = _SEED,
+    directory: Path = _DIR,
+    until: str = _UNTIL,
+) -> None:
+    """Write the demo brand's customer and event files (CSV, Parquet and JSON Lines)."""
+    started = time.perf_counter()
+    manifest = generate(directory, customers=customers, seed=seed, until=_until(until))
+    seconds = time.perf_counter() - started
+    console.print(_files_table(manifest))
+    rows = manifest.customer_rows + manifest.events
+    console.print(
+        f"{manifest.customers:,} people ({manifest.split_profiles:,} known to the shop and the "
+        f"tills under different names), {manifest.anonymous_visitors:,} anonymous visitors, "
+        f"{manifest.customer_rows:,} customer rows and {manifest.events:,} events "
+        f"in {seconds:.1f} s ({rows / seconds:,.0f} rows/s). "
+        f"Manifest: {directory / 'manifest.json'}",
+        highlight=False,
+    )
+
+
+class _RowsPerSecond(ProgressColumn):
+    """Rows a second, from Rich's recent speed estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
+def _import_with_progress(
+    store: Store, manifest: DemoManifest
+) -> list[tuple[DemoFile, ImportSummary]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RowsPerSecond(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+
+        def track(demo_file: DemoFile) -> Callable[[int], None]:
+            task = progress.add_task(f"{demo_file.path.name:<24}", total=demo_file.rows)
+            return lambda rows: progress.advance(task, rows)
+
+        return loading.import_demo(store, manifest, progress=track)
+
+
+def _summary_table(results: list[tuple[DemoFile, ImportSummary]]) -> Table:
+    table = Table(title="Import")
+    names = ("file", "rows", "imported", "created", "merged", "duplicates", "rejected", "rows/s")
+    for name in names:
+        table.add_column(name, justify="left" if name == "file" else "right")
+    table.add_column("rejects file")
+    for demo_file, summary in results:
+        expected = demo_file.bad_rows
+        rejected = f"{summary.rejected:,}"
+        if summary.rejected != expected:
+            rejected += f" ({expected:,} expected)"
+        table.add_row(
+            demo_file.path.name,
+            f"{summary.rows:,}",
+            f"{summary.imported:,}",
+            f"{summary.created:,}",
+            f"{summary.merged:,}",
+            f"{summary.duplicates:,}",
+            rejected,
+            f"{summary.rows_per_second:,.0f}",
+            str(summary.rejects_path or ""),
+        )
+    return table
+
+
+@app.command()
+def run(
+    directory: Path = _DIR,
+    customers: int = _CUSTOMERS,
+    seed: int = _SEED,
+    until: str = _UNTIL,
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the app afterwards."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to serve on."),
+) -> None:
+    """Generate the demo (once), load it into its own database, and serve it."""
+    manifest, generated = loading.ensure_generated(
+        directory, customers=customers, seed=seed, until=_until(until)
+    )
+    console.print(
+        f"{'Generated' if generated else 'Using'} the demo files in {directory} "
+        f"({manifest.customers:,} people, {manifest.events:,} events).",
+        highlight=False,
+    )
+    store = loading.open_demo_store(directory)
+    runtime.use_store(store)
+    demo_keys = loading.ensure_keys(
+        store, directory, sources=sorted({f.source for f in manifest.files})
+    )
+    results = _import_with_progress(store, manifest)
+    console.print(_summary_table(results))
+    with unit_of_work(store) as session:
+        profiles = customers_repository.count_customers(session)
+        events = customers_repository.count_events(session)
+    example = loading.example_customer(manifest)
+    base = f"http://{host}:{port}"
+    shop_key = demo_keys.write.get("shop", next(iter(demo_keys.write.values())))
+    event = (
+        f'{{"userId": "{example.shop_id}", "event": "product_viewed", '
+        '"properties": {"sku_category": "tents"}}'
+    )
+    lines = [
+        f"[bold]{store.brand.name}[/] is loaded: "
+        f"{profiles:,} customer profiles, {events:,} events.",
+        f"  App:       {base}/",
+        f"  API docs:  {base}/api/docs",
+        "  A customer, with the read key:",
+        f'    curl -H "Authorization: Bearer {demo_keys.read}" '
+        f'"{base}/api/customers?email={quote(example.email)}"',
+        "  An event from the web shop, with its write key:",
+        f"    curl -u {shop_key}: -H 'Content-Type: application/json' -d '{event}' {base}/v1/track",
+        f"  Keys: {directory / loading.KEYS_FILE}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    if serve:
+        import uvicorn
+
+        from regard.app import create_app
+
+        uvicorn.run(create_app(store), host=host, port=port, log_level="info")

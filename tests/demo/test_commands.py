@@ -1,0 +1,83 @@
+"""``regard demo generate`` and ``regard demo run``, end to end on a small brand."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from regard import runtime
+from regard.cli import app
+from regard.demo.generator import DemoManifest
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def demo_store_released() -> Iterator[None]:
+    """``demo run`` installs its store as the process's; put things back afterwards."""
+    yield
+    try:
+        runtime.store().engine.dispose()
+    finally:
+        runtime.use_store(None)
+
+
+def test_generate_writes_the_files_and_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["demo", "generate", "--customers", "120", "--seed", "3", "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = DemoManifest.read(tmp_path)
+    assert manifest is not None
+    assert manifest.customers == 120
+    assert all(f.path.is_file() for f in manifest.files)
+    assert "shop_events.csv" in result.output
+
+
+def test_generate_refuses_a_history_that_ends_in_the_future(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["demo", "generate", "--dir", str(tmp_path), "--until", "2999-01-01"]
+    )
+    assert result.exit_code != 0
+    assert not (tmp_path / "manifest.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("demo_store_released")
+def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    arguments = ["demo", "run", "--dir", str(tmp_path), "--customers", "150", "--no-serve"]
+    first = runner.invoke(app, arguments)
+    assert first.exit_code == 0, first.output
+    manifest = DemoManifest.read(tmp_path)
+    assert manifest is not None
+    keys_file = tmp_path / "keys.json"
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    keys = json.loads(keys_file.read_text())
+    assert set(keys["write"]) == {"shop", "pos", "support"}
+    assert keys["read"] in first.output
+    assert "/api/customers?email=" in first.output
+    for demo_file in manifest.files:
+        rejects = demo_file.path.with_name(f"{demo_file.path.name}.rejects.csv")
+        # One header line, then one line per row broken on purpose.
+        assert len(rejects.read_text().splitlines()) == demo_file.bad_rows + 1
+    runtime.store().engine.dispose()
+    runtime.use_store(None)
+
+    stamp = manifest.files[0].path.stat().st_mtime_ns
+    second = runner.invoke(app, arguments)
+    assert second.exit_code == 0, second.output
+    assert "Using the demo files" in second.output
+    assert manifest.files[0].path.stat().st_mtime_ns == stamp
+    assert json.loads(keys_file.read_text()) == keys
+    # Nothing new: every good row is a duplicate the second time.
+    assert "Import" in second.output
+    for line in second.output.splitlines():
+        cells = [c.strip() for c in line.split("│") if c.strip()]
+        if cells and cells[0].endswith((".csv", ".parquet", ".jsonl")) and len(cells) >= 8:
+            imported, created, merged = cells[2], cells[3], cells[4]
+            assert (imported, created, merged) == ("0", "0", "0"), line
