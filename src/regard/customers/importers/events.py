@@ -367,9 +367,11 @@ def resolve_customers(resolver: Resolver, checked: CheckedEvents, *, source: str
             resolver.customer_for(claims, source=source, seen_at=row["occurred_at"], flush=False)
         )
     resolver.flush()
+    # A profile found or made for an earlier combination may have been merged by a later one.
+    ids = [resolver.merged_into.get(i, i) for i in resolver.ids(found)]
     resolved = {
         line: customer_id
-        for lines, customer_id in zip(combos[_LINE].to_list(), resolver.ids(found), strict=True)
+        for lines, customer_id in zip(combos[_LINE].to_list(), ids, strict=True)
         for line in lines
     }
     # Rows settled earlier may name a customer merged away since: follow the merges.
