@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from regard.errors import RegardError
@@ -36,23 +38,24 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    """Entry point: a Regard error is one clear line on stderr and a non-zero exit."""
-    try:
-        app(standalone_mode=False)
-    except RegardError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        sys.exit(2 if exc.status_code < 500 else 1)
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except (typer.Exit, SystemExit) as exc:
-        code = exc.exit_code if isinstance(exc, typer.Exit) else exc.code
-        sys.exit(code)
-    except Exception as exc:
-        import click
+def _fail(message: str, code: int) -> NoReturn:
+    # soft_wrap: one line, however narrow the terminal or however long the message.
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def main() -> None:
+    """Entry point: a Regard error is one clear line on stderr and a non-zero exit.
+
+    Usage mistakes are Typer's to report (a short message, exit 2).
+    """
+    try:
+        app()
+    except RegardError as exc:
+        _fail(exc.message, 2 if exc.status_code < 500 else 1)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"REGARD_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        _fail(f"invalid settings: {problems}", 2)

@@ -18,7 +18,13 @@ from rich.table import Table
 from regard import runtime
 from regard.customers import repository
 from regard.customers.identities import claim
-from regard.customers.importers import ColumnMapping, ImportKind, ImportSummary, import_file
+from regard.customers.importers import (
+    ColumnMapping,
+    ImportKind,
+    ImportSummary,
+    check_request,
+    import_file,
+)
 from regard.errors import InvalidInput, NotFound
 from regard.store.database import Store, unit_of_work
 
@@ -43,6 +49,7 @@ def run_import(
     batch_size: int | None = None,
 ) -> ImportSummary:
     """Import one file with a progress bar showing rows per second."""
+    check_request(path, source=source)
     total = _count_rows(path)
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -82,7 +82,9 @@ class CustomerMerge(Base):
     __table_args__ = (Index("ix_customer_merges_merged_id", "merged_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    survivor_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # No foreign key: a survivor may itself be merged later, and this record must outlive it
+    # so that the chain of merges can be followed to today's profile.
+    survivor_id: Mapped[int] = mapped_column(BigId)
     # The profile that was folded in; its row no longer exists.
     merged_id: Mapped[int] = mapped_column(BigId)
     merged_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Insert, delete, func, insert, select, update
+from sqlalchemy import Insert, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -42,6 +42,36 @@ def load_customers(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
         for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
             loaded[customer.id] = customer
     return loaded
+
+
+def reserve_ids(session: Session, model: type[Customer | Identity], count: int) -> list[int]:
+    """``count`` fresh primary keys for ``model``'s table, safe against concurrent writers.
+
+    PostgreSQL draws them from the table's sequence. SQLite has one writer at a time: taking the
+    write lock first (a no-op UPDATE) makes the current maximum final until this transaction ends.
+    """
+    table = model.__tablename__
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table, "n": count},
+        )
+        return [int(value) for (value,) in rows]
+    session.execute(text(f"UPDATE {table} SET id = id WHERE 0"))
+    start = session.scalar(select(func.coalesce(func.max(model.id), 0))) or 0
+    return list(range(start + 1, start + 1 + count))
+
+
+def insert_profiles(
+    session: Session, customers: list[dict[str, Any]], identities: list[dict[str, Any]]
+) -> None:
+    """New customers and their identities, ids included, in one INSERT per table."""
+    if customers:
+        session.execute(insert(Customer), customers)
+    if identities:
+        session.execute(insert(Identity), identities)
 
 
 def get_customer(session: Session, customer_id: int) -> Customer | None:

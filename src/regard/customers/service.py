@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect
+from sqlalchemy.orm import Mapper, Session
 
 from regard.config import BrandConfig
 from regard.customers import repository
@@ -65,6 +66,12 @@ class Resolution:
         return self.customer.id
 
 
+def _row_of(row: Customer | Identity) -> dict[str, Any]:
+    """A new ORM object's column values, for a bulk INSERT."""
+    mapper: Mapper[Any] = inspect(type(row))
+    return {attr.key: getattr(row, attr.key) for attr in mapper.column_attrs}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -83,6 +90,9 @@ class Resolver:
         self.lookups: dict[bytes, int] = {}
         # New customers not yet written, by the lookups of their identities.
         self.pending: dict[bytes, Customer] = {}
+        self.profiles: dict[int, Customer] = {}
+        # Every lookup already asked of the database (found or not).
+        self._looked_up: set[bytes] = set()
         self.created = 0
         self.merged = 0
         # Customers merged away during this resolver's work, and where they went.
@@ -97,19 +107,42 @@ class Resolver:
 
     def prefetch(self, identities: Iterable[IdentityClaim], *, load_profiles: bool) -> None:
         wanted = [self.lookup(i) for i in identities]
-        missing = [lookup for lookup in wanted if lookup not in self.lookups]
+        missing = [lookup for lookup in wanted if lookup not in self._looked_up]
         self.lookups.update(repository.customer_ids_by_lookup(self.session, missing))
+        self._looked_up.update(missing)
         if load_profiles:
-            repository.load_customers(
-                self.session, {self.lookups[w] for w in wanted if w in self.lookups}
+            # Held here: the session's identity map alone would let them be collected.
+            self.profiles.update(
+                repository.load_customers(
+                    self.session, {self.lookups[w] for w in wanted if w in self.lookups}
+                )
             )
 
     def flush(self) -> None:
-        """Write new customers and identities; from now on they are known by id."""
+        """Write new customers and identities; from now on they are known by id.
+
+        New profiles never enter the ORM session: they are written with one multi-row INSERT
+        per table, their ids reserved up front, rather than one ORM statement per row.
+        """
+        fresh = list({id(c): c for c in self.pending.values()}.values())
+        if fresh:
+            with self.session.no_autoflush:
+                customer_ids = repository.reserve_ids(self.session, Customer, len(fresh))
+                identities = [i for c in fresh for i in c.identities]
+                identity_ids = repository.reserve_ids(self.session, Identity, len(identities))
+            for customer, customer_id in zip(fresh, customer_ids, strict=True):
+                customer.id = customer_id
+                for identity in customer.identities:
+                    identity.customer_id = customer_id
+            for identity, identity_id in zip(identities, identity_ids, strict=True):
+                identity.id = identity_id
+            customer_rows = [_row_of(c) for c in fresh]
+            identity_rows = [_row_of(i) for i in identities]
+            repository.insert_profiles(self.session, customer_rows, identity_rows)
+            for lookup, customer in self.pending.items():
+                self.lookups[lookup] = customer.id
+            self.pending.clear()
         self.session.flush()
-        for lookup, customer in self.pending.items():
-            self.lookups[lookup] = customer.id
-        self.pending.clear()
 
     def ids(self, customers: Iterable[int | Customer]) -> list[int]:
         """Ids for what ``customer_for`` returned, after ``flush``."""
@@ -141,6 +174,13 @@ class Resolver:
 
     def _matches(self, update: ProfileUpdate) -> tuple[list[int], list[Customer]]:
         lookups = [self.lookup(i) for i in update.identities]
+        if any(
+            lookup not in self._looked_up
+            and lookup not in self.lookups
+            and lookup not in self.pending
+            for lookup in lookups
+        ):
+            self.prefetch(update.identities, load_profiles=False)
         known = sorted({cid for lookup in lookups if (cid := self.lookups.get(lookup)) is not None})
         fresh = list(
             {id(c): c for lookup in lookups if (c := self.pending.get(lookup)) is not None}.values()
@@ -173,7 +213,7 @@ class Resolver:
                 first_seen_at=update.observed_at,
                 last_seen_at=update.observed_at if update.activity else None,
             )
-            self.session.add(customer)
+            # Kept out of the session: ``flush`` writes new profiles in bulk.
             created = True
             self.created += 1
         else:
@@ -204,7 +244,7 @@ class Resolver:
         )
 
     def _customer(self, customer_id: int) -> Customer:
-        customer = self.session.get(Customer, customer_id)
+        customer = self.profiles.get(customer_id) or self.session.get(Customer, customer_id)
         if customer is None:
             raise LookupError(f"customer {customer_id} vanished during resolution")
         return customer
@@ -344,5 +384,6 @@ class Resolver:
             if into == other.id:
                 self.merged_into[merged_id] = survivor.id
         self.merged_into[other.id] = survivor.id
+        self.profiles.pop(other.id, None)
         self.session.expunge(other)
         repository.delete_customer(self.session, other.id)

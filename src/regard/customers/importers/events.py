@@ -23,14 +23,13 @@ from regard.customers.importers.readers import RecordBatch, Rejected
 from regard.customers.importers.rows import (
     MAX_MESSAGE_ID_LENGTH,
     MAX_TYPE_LENGTH,
+    NUMBER,
     RowError,
     RowParser,
 )
 from regard.customers.service import Resolver
 
 _ISO_WITH_OFFSET = "%Y-%m-%dT%H:%M:%S%.f%#z"
-_NUMBER = r"^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$"
-_INTEGER = r"^-?(0|[1-9]\d*)$"
 _SIMPLE_IDENTITIES = (("email", "email"), ("phone", "phone"), ("anonymous_id", "anonymous"))
 _PROPERTIES = "__properties"
 _ERROR = "__error"
@@ -65,14 +64,20 @@ class CheckedEvents:
     rejected: list[Rejected]
 
 
-def _numeric(column: pl.Series) -> pl.Series:
-    """A text column whose every value is a number becomes numbers; codes like 007 stay text."""
-    present = column.drop_nulls()
-    if present.len() == 0 or not present.str.contains(_NUMBER).all():
-        return column
-    if present.str.contains(_INTEGER).all():
-        return column.cast(pl.Int64, strict=False)
-    return column.cast(pl.Float64, strict=False)
+def _json_member(name: str) -> pl.Expr:
+    """``"name":value`` for one text column: a number where the text is one, else a string.
+
+    Decided value by value, exactly as :func:`regard.customers.importers.rows.coerce` does, so
+    a property's type never depends on which rows happen to share its batch.
+    """
+    value = pl.col(name).str.strip_chars()
+    key = orjson.dumps(name).decode()
+    as_text = pl.struct(value.alias(name)).struct.json_encode()
+    return (
+        pl.when(value.str.contains(NUMBER.pattern))
+        .then(pl.lit(key + ":") + value)
+        .otherwise(as_text.str.strip_prefix("{").str.strip_suffix("}"))
+    )
 
 
 def _first_reason(reasons: list[pl.Expr]) -> pl.Expr:
@@ -267,8 +272,13 @@ class EventChecker:
         names = dict.fromkeys(c for c in frame.columns if not c.startswith("__"))
         extra = list(self.parser.extra_columns(names))
         if extra:
-            typed = frame.select(_numeric(frame[c]) for c in extra)
-            encoded = typed.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+            encoded = frame.select(
+                pl.concat_str(
+                    pl.lit("{"),
+                    pl.concat_str([_json_member(c) for c in extra], separator=","),
+                    pl.lit("}"),
+                )
+            ).to_series()
         else:
             encoded = pl.Series([None] * frame.height, dtype=pl.String).fill_null("{}")
         given = self.parser.column_of("properties")
@@ -368,10 +378,10 @@ def resolve_customers(resolver: Resolver, checked: CheckedEvents, *, source: str
         )
     resolver.flush()
     # A profile found or made for an earlier combination may have been merged by a later one.
-    ids = [resolver.merged_into.get(i, i) for i in resolver.ids(found)]
+    found_ids = [resolver.merged_into.get(i, i) for i in resolver.ids(found)]
     resolved = {
         line: customer_id
-        for lines, customer_id in zip(combos[_LINE].to_list(), ids, strict=True)
+        for lines, customer_id in zip(combos[_LINE].to_list(), found_ids, strict=True)
         for line in lines
     }
     # Rows settled earlier may name a customer merged away since: follow the merges.

@@ -28,7 +28,7 @@ from regard.customers.importers.events import (
     resolve_customers,
 )
 from regard.customers.importers.mapping import CUSTOMER_FIELDS, EVENT_FIELDS, ColumnMapping
-from regard.customers.importers.readers import RecordBatch, Rejected, read_batches
+from regard.customers.importers.readers import RecordBatch, Rejected, file_format, read_batches
 from regard.customers.importers.rows import CustomerRow, RowError, RowParser
 from regard.customers.service import ProfileUpdate, Resolver
 from regard.errors import InvalidInput
@@ -96,6 +96,17 @@ def _raw_text(record: object) -> str:
     return orjson.dumps(record, default=str).decode()
 
 
+def check_request(path: Path, *, source: str) -> None:
+    """What can be said to be wrong before reading a single row."""
+    if not _SOURCE.match(source):
+        raise InvalidInput(
+            f"invalid source {source!r}: lower-case letters, digits, '-' and '_', e.g. 'pos'"
+        )
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    file_format(path)
+
+
 def import_file(
     store: Store,
     path: Path,
@@ -108,10 +119,7 @@ def import_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ImportSummary:
     """Import a customer or event file from ``source``; bad rows go to the rejects file."""
-    if not _SOURCE.match(source):
-        raise InvalidInput(
-            f"invalid source {source!r}: lower-case letters, digits, '-' and '_', e.g. 'pos'"
-        )
+    check_request(path, source=source)
     mapping = mapping or ColumnMapping()
     fields = CUSTOMER_FIELDS if kind == "customers" else EVENT_FIELDS
     mapping.validate_for(fields)

@@ -27,7 +27,9 @@ MAX_TRAIT_LENGTH = 4_096
 MAX_TYPE_LENGTH = 128
 MAX_MESSAGE_ID_LENGTH = 128
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-_NUMBER = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$")
+# A number written as text: no leading zeros (codes such as 007 stay text), at most 15 digits
+# before the point (card numbers and EANs stay text, and no integer overflows), a modest exponent.
+NUMBER = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d+)?([eE][-+]?\d{1,3})?$")
 _CACHE_LIMIT = 500_000
 
 _SIMPLE_IDENTITIES = (("email", "email"), ("phone", "phone"), ("anonymous_id", "anonymous"))
@@ -51,7 +53,7 @@ def coerce(value: Any) -> Any:
     """Numbers written as text become numbers; codes with leading zeros stay text."""
     if isinstance(value, str):
         value = value.strip()
-        if value and (value[0].isdigit() or value[0] == "-") and _NUMBER.match(value):
+        if value and (value[0].isdigit() or value[0] == "-") and NUMBER.match(value):
             return float(value) if ("." in value or "e" in value or "E" in value) else int(value)
     return value
 

@@ -86,12 +86,6 @@ def upgrade() -> None:
         sa.Column("events_moved", sa.Integer(), nullable=False),
         sa.Column("merged_profile", sa.LargeBinary(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["survivor_id"],
-            ["customers.id"],
-            name=op.f("fk_customer_merges_survivor_id_customers"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_merges")),
     )
     with op.batch_alter_table("customer_merges", schema=None) as batch_op:
