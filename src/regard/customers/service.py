@@ -126,6 +126,9 @@ class Resolver:
         """
         fresh = list({id(c): c for c in self.pending.values()}.values())
         if fresh:
+            # Identities added to known customers wait in the session; they take their ids
+            # first, or the INSERT below would autoflush them into the range reserved here.
+            self.session.flush()
             with self.session.no_autoflush:
                 customer_ids = repository.reserve_ids(self.session, Customer, len(fresh))
                 identities = [i for c in fresh for i in c.identities]
