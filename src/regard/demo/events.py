@@ -69,27 +69,25 @@ def _table(fields: Sequence[tuple[str, str]], parts: Sequence[Columns]) -> npt.N
     """Parts with different columns as one table of records; a column a part lacks is -1/NaN."""
     dtype = np.dtype(list(fields))
     table = np.empty(sum(len(part["utc"]) for part in parts), dtype=dtype)
-    for name in dtype.names or ():
-        table[name] = np.nan if dtype[name].kind == "f" else -1
     start = 0
     for part in parts:
         end = start + len(part["utc"])
-        for name, values in part.items():
-            table[name][start:end] = values
+        for name in dtype.names or ():
+            missing = np.nan if dtype[name].kind == "f" else -1
+            table[name][start:end] = part.get(name, missing)
         start = end
     return table
 
 
 @dataclass
-class FileRows:
-    """An event table in file order, each row's message number, and which rows are broken."""
+class Part:
+    """Consecutive rows of an event file, ready to be turned into text."""
 
     table: npt.NDArray[Any]
     message: Ints
     bad: Bools
-    duplicates: int
     # Broken rows before this part of the file: their garbled timestamps take turns.
-    bad_before: int = 0
+    bad_before: int
 
     def __len__(self) -> int:
         return len(self.table)
@@ -102,17 +100,38 @@ class FileRows:
     def bad_rows(self) -> int:
         return int(self.bad.sum())
 
-    def part(self, start: int, stop: int) -> FileRows:
-        return FileRows(
-            table=self.table[start:stop],
+
+@dataclass
+class FileRows:
+    """An event file's rows: which record each shows, its message number, whether it is broken.
+
+    The records stay as they were drawn; a part's are gathered in file order only when it is
+    rendered, so the whole table is never copied.
+    """
+
+    records: npt.NDArray[Any]
+    source: Ints  # the record of each row, in file order
+    message: Ints
+    bad: Bools
+    duplicates: int
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def bad_rows(self) -> int:
+        return int(self.bad.sum())
+
+    def part(self, start: int, stop: int) -> Part:
+        return Part(
+            table=take_rows(self.records, self.source[start:stop]),
             message=self.message[start:stop],
             bad=self.bad[start:stop],
-            duplicates=0,
-            bad_before=self.bad_before + int(self.bad[:start].sum()),
+            bad_before=int(self.bad[:start].sum()),
         )
 
 
-Render = Callable[[FileRows], pl.DataFrame]
+Render = Callable[[Part], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -120,7 +139,7 @@ class EventFile:
     """A source's events in file order, turned into text a part at a time as it is written.
 
     Text for ten million events takes gigabytes; in parts of a million rows the same memory
-    serves every part, which on a small machine is most of the time saved.
+    serves every part, which on a small machine saves much of the time.
     """
 
     rows: FileRows
@@ -142,38 +161,42 @@ def _in_file_order(
     """
     size = len(table)
     bad, duplicates = min(bad, size), min(duplicates, size)
-    none = np.zeros(0, np.int64)
-    bad_of = rng.choice(size, size=bad, replace=False) if bad else none
-    copy_of = rng.choice(size, size=duplicates, replace=False) if duplicates else none
-    source = np.concatenate([np.arange(size), bad_of, copy_of]).astype(np.int64)
-    original = np.concatenate([np.arange(size + bad), copy_of]).astype(np.int64)
-    is_copy = np.concatenate([np.zeros(size + bad, np.bool_), np.ones(duplicates, np.bool_)])
-    is_bad = np.concatenate(
-        [np.zeros(size, np.bool_), np.ones(bad, np.bool_), np.zeros(duplicates, np.bool_)]
-    )
-    # One sort key: the instant, then the original row (a copy right after its original).
-    shift = max(1, int(size + bad).bit_length())
-    utc = table["utc"].astype(np.int64)
-    order = np.argsort((utc[source] << shift) | original, kind="stable")
-    source, original, is_copy = source[order], original[order], is_copy[order]
+    source = np.arange(size + bad + duplicates, dtype=np.int64)
+    if bad:
+        source[size : size + bad] = rng.choice(size, size=bad, replace=False)
+    if duplicates:
+        source[size + bad :] = rng.choice(size, size=duplicates, replace=False)
+    # Every row is its own message but a copy, which is its original's.
+    original = np.arange(size + bad + duplicates, dtype=np.int64)
+    original[size + bad :] = source[size + bad :]
+    # One sort key: the instant, then the message. A copy ties with its original; either may
+    # come first, as both are the same row.
+    key = np.take(table["utc"], source).astype(np.int64)
+    key <<= max(1, int(size + bad).bit_length())
+    key |= original
+    order = np.argsort(key)
+    del key
+    source, original = source[order], original[order]
+    is_copy = order >= size + bad
     number = np.full(size + bad, -1, dtype=np.int64)
     number[original[~is_copy]] = np.arange(size + bad)
     return FileRows(
-        table=take_rows(table, source),
+        records=table,
+        source=source,
         message=number[original],
-        bad=is_bad[order],
+        bad=(order >= size) & ~is_copy,
         duplicates=duplicates,
     )
 
 
-def _occurred_at(clock: Clock, rows: FileRows) -> pl.Series:
+def _occurred_at(clock: Clock, rows: Part) -> pl.Series:
     stamps = clock.iso(rows["utc"], rows["zone"])
     garbled = cat.BAD_TIMESTAMPS
     turns = range(rows.bad_before, rows.bad_before + rows.bad_rows)
     return scatter(stamps, rows.bad, [garbled[i % len(garbled)] for i in turns])
 
 
-def _message_ids(rows: FileRows, source: str) -> pl.Series:
+def _message_ids(rows: Part, source: str) -> pl.Series:
     # Ten digits from 1000000001: the same width in every part of the file.
     return numbers(rows.message + 1_000_000_001, prefix=f"{source}-", width=10)
 
@@ -377,7 +400,7 @@ def shop_events(people: People, clock: Clock, seed: int, *, start: int, until: i
     urls = page_urls()
     widths = {"shop_id": width_of(people.shop_id), "order": width_of(o_number)}
 
-    def render(part: FileRows) -> pl.DataFrame:
+    def render(part: Part) -> pl.DataFrame:
         browser = part["browser"]
         return pl.DataFrame(
             {
@@ -456,7 +479,7 @@ def pos_events(people: People, clock: Clock, seed: int, *, until: int) -> EventF
     loyalty_width = width_of(people.loyalty_id)
     receipt_width = width_of(rows.message + 100_000_001)
 
-    def render(part: FileRows) -> pl.DataFrame:
+    def render(part: Part) -> pl.DataFrame:
         person = part["person"]
         no_receipt = pl.Series(part["receipt_email"] == 0)
         return pl.DataFrame(
@@ -542,7 +565,7 @@ def support_events(people: People, clock: Clock, seed: int, *, until: int) -> Ev
     rows = _in_file_order(rng, table, bad=mistakes(len(table), 0.0005, 2), duplicates=0)
     ticket_width = width_of(ticket)
 
-    def render(part: FileRows) -> pl.DataFrame:
+    def render(part: Part) -> pl.DataFrame:
         person = part["person"]
         phone_known = pl.Series(part["by_phone"] == 1)
         properties = pl.DataFrame(
