@@ -22,7 +22,6 @@ import pyarrow as pa
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
-Bytes = npt.NDArray[np.uint8]
 
 DAY = 86_400
 HOUR = 3_600
@@ -142,6 +141,7 @@ def scatter(column: pl.Series, where: Bools, values: Sequence[str | None]) -> pl
 
 
 def cycle(values: Sequence[str], count: int) -> list[str]:
+    """``count`` values taking turns: for the few rows broken on purpose."""
     return [values[i % len(values)] for i in range(count)]
 
 

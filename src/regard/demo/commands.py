@@ -141,7 +141,7 @@ def _summary_table(results: list[tuple[DemoFile, ImportSummary]]) -> Table:
             f"{summary.duplicates:,}",
             rejected,
             f"{summary.rows_per_second:,.0f}",
-            str(summary.rejects_path or ""),
+            summary.rejects_path.name if summary.rejects_path else "",
         )
     return table
 

@@ -2,7 +2,7 @@
 
 Each source's events are drawn per kind as columns, laid into one table of fixed-width records,
 sorted by time (as exports are), and only then turned into text. How often a person buys follows
-their lognormal propensity, so spend is long-tailed: a tenth of the customers bring in about half
+their lognormal propensity, so spend is long-tailed: a tenth of the buyers bring in nearly half
 the revenue. A few rows carry a malformed timestamp, and the tills re-send a few receipts.
 """
 
