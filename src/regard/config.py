@@ -82,6 +82,17 @@ class IdentityRules(BaseModel):
         "birthday",
         "notes",
     )
+    # Event properties that are personal data: encrypted apart from the other properties.
+    # ("name" is not among them: on an event it names a page or a product, not a person.)
+    personal_properties: tuple[str, ...] = (
+        "first_name",
+        "last_name",
+        "full_name",
+        "address",
+        "street",
+        "birthday",
+        "notes",
+    )
 
 
 class BrandConfig(BaseModel):

@@ -1300,3 +1300,57 @@ def test_one_event_batch_can_add_identities_and_create_customers(
         "events": 2,
         "customer_merges": 0,
     }
+
+
+def test_json_lines_keep_the_types_they_give(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "email": "typed@example.org",
+                "type": "purchase",
+                "occurred_at": "2024-01-01T10:00:00Z",
+                "order_id": "42",
+                "amount": 42.5,
+                "properties": {"items": [{"sku": "TENT-2"}], "coupon": "007"},
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+    assert import_file(store, path, kind="events", source="shop").imported == 1
+
+    (event,) = all_events(store)
+    assert event.properties == {
+        "order_id": "42",
+        "amount": 42.5,
+        "items": [{"sku": "TENT-2"}],
+        "coupon": "007",
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_personal_properties_are_kept_encrypted_apart(
+    store: Store, tmp_path: Path, fmt: str
+) -> None:
+    path = write_file(
+        tmp_path,
+        "events",
+        fmt,
+        [
+            {
+                "email": "noted@example.org",
+                "type": "delivery_note",
+                "occurred_at": "2024-01-01T10:00:00Z",
+                "last_name": "Throckmorton",
+                "name": "Summit tent",
+            }
+        ],
+    )
+
+    assert import_file(store, path, kind="events", source="shop").imported == 1
+
+    (event,) = all_events(store)
+    assert event.properties == {"name": "Summit tent"}
+    assert event.personal == {"last_name": "Throckmorton"}

@@ -190,11 +190,6 @@ def test_no_personal_data_in_any_column(store: Store, tmp_path: Path) -> None:
     assert [n for n in hex_needles if n in dump] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PRIVACY GAP: a personal-trait column (last_name) in an EVENT file is stored as a "
-    "plain event property, not encrypted like the same trait on a profile",
-)
 def test_personal_trait_columns_in_event_files_are_not_stored_readable(
     sqlite_store: Store, tmp_path: Path
 ) -> None:

@@ -73,6 +73,8 @@ class Event(Base):
     source: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str] = mapped_column(String(128))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # Properties that are personal data (a name on a delivery note...), encrypted.
+    personal: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON("event.personal"))
 
 
 class CustomerMerge(Base):

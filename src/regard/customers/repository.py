@@ -145,7 +145,7 @@ def recent_events(session: Session, customer_id: int, *, limit: int = 50) -> Seq
     ).all()
 
 
-EVENT_COLUMNS = ("customer_id", "type", "occurred_at", "message_id", "properties")
+EVENT_COLUMNS = ("customer_id", "type", "occurred_at", "message_id", "properties", "personal")
 
 
 def insert_events(
@@ -170,11 +170,12 @@ def insert_events(
             pl.lit(source).alias("source"),
             pl.col("message_id"),
             pl.col("properties"),
+            pl.col("personal"),
         ).rows()
         before = driver.total_changes  # type: ignore[union-attr]
         driver.executemany(  # type: ignore[union-attr]
             "INSERT INTO events (customer_id, type, occurred_at, received_at, source, "
-            "message_id, properties) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "message_id, properties, personal) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, message_id) DO NOTHING",
             rows,
         )
@@ -183,13 +184,20 @@ def insert_events(
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS import_events (customer_id bigint, type text, "
-            "occurred_at timestamptz, message_id text, properties jsonb) ON COMMIT DELETE ROWS"
+            "occurred_at timestamptz, message_id text, properties jsonb, personal bytea) "
+            "ON COMMIT DELETE ROWS"
         )
-        _copy_frame(cursor, "import_events", events.select(EVENT_COLUMNS))
+        # bytea travels through CSV in PostgreSQL's hex form.
+        hex_personal = pl.lit("\\x") + pl.col("personal").bin.encode("hex")
+        _copy_frame(
+            cursor,
+            "import_events",
+            events.select(*EVENT_COLUMNS[:-1], hex_personal.alias("personal")),
+        )
         cursor.execute(
             "INSERT INTO events (customer_id, type, occurred_at, received_at, source, "
-            "message_id, properties) SELECT customer_id, type, occurred_at, %s, %s, "
-            "message_id, properties FROM import_events "
+            "message_id, properties, personal) SELECT customer_id, type, occurred_at, %s, %s, "
+            "message_id, properties, personal FROM import_events "
             "ON CONFLICT (source, message_id) DO NOTHING",
             (received_at, source),
         )

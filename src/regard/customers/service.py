@@ -66,6 +66,16 @@ class Resolution:
         return self.customer.id
 
 
+def split_personal(
+    values: dict[str, Any], personal_names: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(plain, personal): the values named as personal traits go apart, to be encrypted."""
+    names = set(personal_names)
+    plain = {k: v for k, v in values.items() if k not in names}
+    personal = {k: v for k, v in values.items() if k in names}
+    return plain, personal
+
+
 def _row_of(row: Customer | Identity) -> dict[str, Any]:
     """A new ORM object's column values, for a bulk INSERT."""
     mapper: Mapper[Any] = inspect(type(row))

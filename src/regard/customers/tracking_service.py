@@ -52,7 +52,7 @@ from regard.customers.schemas import (
     SegmentCall,
     TrackCall,
 )
-from regard.customers.service import ProfileUpdate, Resolver
+from regard.customers.service import ProfileUpdate, Resolver, split_personal
 from regard.errors import InvalidInput, RegardError
 from regard.store.crypto import Vault
 
@@ -200,6 +200,7 @@ def record(
         for lookup, call in pending:
             customer_id = resolver.lookups[lookup]
             assert call.event_type is not None
+            plain, personal = split_personal(call.properties, brand.identity.personal_properties)
             rows.append(
                 {
                     "customer_id": customer_id,
@@ -208,7 +209,8 @@ def record(
                     "received_at": received_at,
                     "source": source,
                     "message_id": call.message_id,
-                    "properties": call.properties,
+                    "properties": plain,
+                    "personal": personal or None,
                 }
             )
         repository.add_events_once(session, rows)

@@ -32,6 +32,7 @@ from regard.customers.service import Resolver
 _ISO_WITH_OFFSET = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _SIMPLE_IDENTITIES = (("email", "email"), ("phone", "phone"), ("anonymous_id", "anonymous"))
 _PROPERTIES = "__properties"
+_PERSONAL = "__personal"
 _ERROR = "__error"
 _LINE = "__line"
 _MISSING_IDENTITY = (
@@ -42,6 +43,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "occurred_at": pl.Datetime("us", "UTC"),
     "message_id": pl.String(),
     "properties": pl.String(),
+    "personal": pl.String(),  # JSON text here; sealed before it is written
 }
 
 
@@ -74,10 +76,25 @@ def _json_member(name: str) -> pl.Expr:
     key = orjson.dumps(name).decode()
     as_text = pl.struct(value.alias(name)).struct.json_encode()
     return (
-        pl.when(value.str.contains(NUMBER.pattern))
+        pl.when(value.is_null())
+        .then(None)
+        .when(value.str.contains(NUMBER.pattern))
         .then(pl.lit(key + ":") + value)
         .otherwise(as_text.str.strip_prefix("{").str.strip_suffix("}"))
     )
+
+
+def _json_object(names: list[str]) -> pl.Expr:
+    """A JSON object of these text columns, leaving out empty ones; null when all are empty."""
+    if not names:
+        # One value per row, not a lone literal: this expression sits beside real columns.
+        return pl.repeat(None, pl.len(), dtype=pl.String)
+    members = pl.concat_str([_json_member(c) for c in names], separator=",", ignore_nulls=True)
+    return pl.when(members == "").then(None).otherwise(pl.lit("{") + members + pl.lit("}"))
+
+
+def _merged(first: str, second: str) -> str:
+    return orjson.dumps({**orjson.loads(first), **orjson.loads(second)}).decode()
 
 
 def _first_reason(reasons: list[pl.Expr]) -> pl.Expr:
@@ -107,15 +124,15 @@ class EventChecker:
             for column in externals:
                 row[column] = record.get(column)
             try:
-                row[_PROPERTIES] = parser.merge_properties(
+                row[_PROPERTIES], row[_PERSONAL] = parser.merge_properties(
                     record, parser.value(record, "properties")
                 )
                 row[_ERROR] = None
             except RowError as exc:
-                row[_PROPERTIES], row[_ERROR] = None, str(exc)
+                row[_PROPERTIES], row[_PERSONAL], row[_ERROR] = None, None, str(exc)
             rows.append({k: _scalar_text(v) for k, v in row.items()})
         schema: dict[str, pl.DataType] = dict.fromkeys(
-            [*names, *externals, _PROPERTIES, _ERROR], pl.String()
+            [*names, *externals, _PROPERTIES, _PERSONAL, _ERROR], pl.String()
         )
         return pl.DataFrame(rows, schema=schema), False
 
@@ -208,8 +225,8 @@ class EventChecker:
         reasons.append(pl.col("__time_error"))
         work = work.with_columns(_first_reason(reasons).alias("__reason"))
 
-        properties = self._properties(frame, file_names)
-        work = work.with_columns(properties.alias("properties"))
+        properties, personal = self._properties(frame, file_names)
+        work = work.with_columns(properties.alias("properties"), personal.alias("personal"))
         work = work.with_columns(
             pl.when(pl.col("__reason").is_null() & pl.col("properties").is_null())
             .then(pl.lit("malformed JSON in 'properties'"))
@@ -233,6 +250,7 @@ class EventChecker:
                 pl.col("occurred_at"),
                 pl.col("message_id"),
                 pl.col("properties"),
+                pl.col("personal"),
             ),
             identity_columns=identity_columns,
             rejected=rejected,
@@ -266,37 +284,47 @@ class EventChecker:
             line.replace_strict(errors, default=None, return_dtype=pl.String).alias("__time_error"),
         )
 
-    def _properties(self, frame: pl.DataFrame, file_names: bool) -> pl.Series:
+    def _properties(self, frame: pl.DataFrame, file_names: bool) -> tuple[pl.Series, pl.Series]:
+        """(plain, personal) properties as JSON text; personal is null where a row has none.
+
+        Plain is null for a row whose ``properties`` column is not a JSON object.
+        """
         if not file_names:
-            return frame[_PROPERTIES]
+            return frame[_PROPERTIES], frame[_PERSONAL]
         names = dict.fromkeys(c for c in frame.columns if not c.startswith("__"))
-        extra = list(self.parser.extra_columns(names))
-        if extra:
-            encoded = frame.select(
-                pl.concat_str(
-                    pl.lit("{"),
-                    pl.concat_str([_json_member(c) for c in extra], separator=","),
-                    pl.lit("}"),
-                )
-            ).to_series()
-        else:
-            encoded = pl.Series([None] * frame.height, dtype=pl.String).fill_null("{}")
+        extra = self.parser.extra_columns(names)
+        personal_names = [c for c in extra if c in self.parser.personal]
+        plain_names = [c for c in extra if c not in self.parser.personal]
+        encoded = frame.select(
+            plain=_json_object(plain_names).fill_null("{}"),
+            personal=_json_object(personal_names),
+        )
+        plain, personal = encoded["plain"], encoded["personal"]
         given = self.parser.column_of("properties")
         if given not in frame.columns or frame[given].is_null().all():
-            return encoded
+            return plain, personal
         # A 'properties' column of JSON objects: merged with the extra columns row by row.
         merged: list[str | None] = []
-        for text, extra_json in zip(frame[given].to_list(), encoded.to_list(), strict=True):
+        merged_personal: list[str | None] = []
+        rows = zip(frame[given].to_list(), plain.to_list(), personal.to_list(), strict=True)
+        for text, extra_json, extra_personal in rows:
             if text is None or not text.strip():
                 merged.append(extra_json)
+                merged_personal.append(extra_personal)
                 continue
             try:
-                base = orjson.loads(self.parser.merge_properties({}, text))
+                base, base_personal = self.parser.merge_properties({}, text)
             except RowError:
                 merged.append(None)
+                merged_personal.append(None)
                 continue
-            merged.append(orjson.dumps({**base, **orjson.loads(extra_json)}).decode())
-        return pl.Series(merged, dtype=pl.String)
+            merged.append(_merged(base, extra_json))
+            merged_personal.append(
+                _merged(base_personal or "{}", extra_personal or "{}")
+                if base_personal or extra_personal
+                else None
+            )
+        return pl.Series(merged, dtype=pl.String), pl.Series(merged_personal, dtype=pl.String)
 
     def _derived_ids(self, frame: pl.DataFrame, good: pl.DataFrame) -> pl.Series:
         """For rows without a message id: one from the row's own content, so that importing

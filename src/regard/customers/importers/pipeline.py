@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from sqlalchemy.orm import Session
 
 from regard.customers import repository
@@ -136,6 +137,7 @@ def import_file(
         default_observed_at=datetime.fromtimestamp(path.stat().st_mtime, UTC)
         if path.exists()
         else now,
+        personal=frozenset(store.brand.identity.personal_properties),
     )
     checker = EventChecker(parser)
     rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
@@ -187,6 +189,14 @@ def _load_events(
     resolver = Resolver(session, vault=store.vault, brand=store.brand)
     customer_ids = resolve_customers(resolver, checked, source=source)
     events = checked.frame.select(customer_ids.alias("customer_id"), *EVENT_SCHEMA)
+    if events["personal"].is_not_null().any():
+        sealed = [
+            store.vault.seal(text, purpose="event.personal") if text is not None else None
+            for text in events["personal"].to_list()
+        ]
+        events = events.with_columns(pl.Series("personal", sealed, dtype=pl.Binary))
+    else:
+        events = events.with_columns(pl.lit(None, dtype=pl.Binary).alias("personal"))
     inserted = repository.insert_events(session, events, source=source, received_at=now)
     repository.touch_seen(session, events)
     into.imported += inserted

@@ -18,6 +18,7 @@ import orjson
 from regard.customers.identities import IdentityClaim, claim, external_claim
 from regard.customers.importers.mapping import ColumnMapping
 from regard.customers.importers.readers import Record
+from regard.customers.service import split_personal
 from regard.errors import InvalidInput
 
 # How far ahead of the import a timestamp may lie before it is taken for a mistake.
@@ -71,8 +72,10 @@ class RowParser:
         zone: ZoneInfo,
         now: datetime,
         default_observed_at: datetime,
+        personal: frozenset[str] = frozenset(),
     ) -> None:
         self.mapping = mapping
+        self.personal = personal
         self.source = source
         self.region = region
         self.zone = zone
@@ -219,8 +222,12 @@ class RowParser:
 
     # ---- events ---------------------------------------------------------------------------
 
-    def merge_properties(self, record: Record, given: Any) -> str:
-        """The event's properties as JSON: a ``properties`` object plus every extra column."""
+    def merge_properties(self, record: Record, given: Any) -> tuple[str, str | None]:
+        """The event's properties as JSON: a ``properties`` object plus every extra column.
+
+        Returns (plain, personal): properties named as personal traits come apart, to be
+        encrypted; ``None`` when there are none. Values keep the types the record gives them.
+        """
         properties: dict[str, Any] = {}
         if given is not None:
             if isinstance(given, str):
@@ -232,9 +239,12 @@ class RowParser:
                 raise RowError("'properties' must be a JSON object")
             properties.update(given)
         for column in self.extra_columns(record):
-            value = record[column]
-            properties[column] = coerce(value) if isinstance(value, str) else value
-        return orjson.dumps(properties, default=str).decode()
+            properties[column] = _plain(record[column])
+        plain, personal = split_personal(properties, self.personal)
+        return (
+            orjson.dumps(plain, default=str).decode(),
+            orjson.dumps(personal, default=str).decode() if personal else None,
+        )
 
 
 def _plain(value: Any) -> Any:
