@@ -86,9 +86,7 @@ def child(args: argparse.Namespace) -> None:
     from regard.store.database import open_store
 
     directory = Path(args.dir)
-    store = open_store(
-        Settings(database_url=args.url, key_file=directory / "bench.keys")  # type: ignore[call-arg]
-    )
+    store = open_store(Settings(database_url=args.url, key_file=directory / "bench.keys"))
     migrate.upgrade(store.engine)
     loaded = import_file(store, Path(args.customers), kind="customers", source="shop")
     started = time.perf_counter()

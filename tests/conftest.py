@@ -81,8 +81,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
-        encryption_keys=_TEST_KEYS,  # type: ignore[arg-type]
-        blind_index_key=_TEST_INDEX_KEY,  # type: ignore[arg-type]
+        encryption_keys=_TEST_KEYS,
+        blind_index_key=_TEST_INDEX_KEY,
         brand_config=tmp_path / "regard.toml",
     )
 

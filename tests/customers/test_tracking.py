@@ -34,7 +34,9 @@ def write_key(store: Store) -> str:
 
 
 def post(client: TestClient, path: str, body: Any, key: str | None, **kwargs: Any) -> Response:
-    response: Response = client.post(path, json=body, auth=(key, "") if key else None, **kwargs)
+    if key:
+        kwargs["auth"] = (key, "")
+    response: Response = client.post(path, json=body, **kwargs)
     return response
 
 
@@ -302,11 +304,9 @@ def test_missing_or_wrong_key_is_401(
     client: TestClient, store: Store, auth: Any, message: str
 ) -> None:
     headers = {"Authorization": auth} if isinstance(auth, str) else {}
+    extra: dict[str, Any] = {"auth": auth} if isinstance(auth, tuple) else {}
     response = client.post(
-        "/v1/track",
-        json={"userId": "u", "event": "X"},
-        auth=auth if isinstance(auth, tuple) else None,
-        headers=headers,
+        "/v1/track", json={"userId": "u", "event": "X"}, headers=headers, **extra
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"

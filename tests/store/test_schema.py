@@ -25,4 +25,6 @@ def test_downgrade_then_upgrade_round_trips(sqlite_store: Store) -> None:
     migrate.downgrade(sqlite_store.engine, "base")
     assert migrate.current_revision(sqlite_store.engine) is None
     migrate.upgrade(sqlite_store.engine)
-    assert migrate.current_revision(sqlite_store.engine) == migrate.head_revision(sqlite_store.engine)
+    assert migrate.current_revision(sqlite_store.engine) == migrate.head_revision(
+        sqlite_store.engine
+    )
