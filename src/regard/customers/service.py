@@ -93,7 +93,14 @@ class Resolver:
     batch afterwards touches the database only for what is new.
     """
 
-    def __init__(self, session: Session, *, vault: Vault, brand: BrandConfig) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        vault: Vault,
+        brand: BrandConfig,
+        lookup_cache: dict[IdentityClaim, bytes] | None = None,
+    ) -> None:
         self.session = session
         self.vault = vault
         self.brand = brand
@@ -101,13 +108,16 @@ class Resolver:
         # New customers not yet written, by the lookups of their identities.
         self.pending: dict[bytes, Customer] = {}
         self.profiles: dict[int, Customer] = {}
+        # Identities added to customers already written, waiting for ``flush``.
+        self._new_identities: list[Identity] = []
         # Every lookup already asked of the database (found or not).
         self._looked_up: set[bytes] = set()
         self.created = 0
         self.merged = 0
         # Customers merged away during this resolver's work, and where they went.
         self.merged_into: dict[int, int] = {}
-        self._lookup_of: dict[IdentityClaim, bytes] = {}
+        # Blind indexes are pure functions of the identity: an import shares them across batches.
+        self._lookup_of: dict[IdentityClaim, bytes] = {} if lookup_cache is None else lookup_cache
 
     def lookup(self, identity: IdentityClaim) -> bytes:
         found = self._lookup_of.get(identity)
@@ -121,12 +131,13 @@ class Resolver:
         self.lookups.update(repository.customer_ids_by_lookup(self.session, missing))
         self._looked_up.update(missing)
         if load_profiles:
-            # Held here: the session's identity map alone would let them be collected.
-            self.profiles.update(
-                repository.load_customers(
-                    self.session, {self.lookups[w] for w in wanted if w in self.lookups}
-                )
-            )
+            self.load_profiles(self.lookups[w] for w in wanted if w in self.lookups)
+
+    def load_profiles(self, customer_ids: Iterable[int]) -> None:
+        """Load these customers in one query, for resolving rows that name them."""
+        wanted = {cid for cid in customer_ids if cid not in self.profiles}
+        # Held here: the session's identity map alone would let them be collected.
+        self.profiles.update(repository.load_customers(self.session, wanted))
 
     def flush(self) -> None:
         """Write new customers and identities; from now on they are known by id.
@@ -135,13 +146,12 @@ class Resolver:
         per table, their ids reserved up front, rather than one ORM statement per row.
         """
         fresh = list({id(c): c for c in self.pending.values()}.values())
-        if fresh:
-            # Identities added to known customers wait in the session; they take their ids
-            # first, or the INSERT below would autoflush them into the range reserved here.
-            self.session.flush()
+        identities = [i for c in fresh for i in c.identities] + self._new_identities
+        # Changes to loaded profiles first: nothing may autoflush into the ids reserved here.
+        self.session.flush()
+        if fresh or identities:
             with self.session.no_autoflush:
                 customer_ids = repository.reserve_ids(self.session, Customer, len(fresh))
-                identities = [i for c in fresh for i in c.identities]
                 identity_ids = repository.reserve_ids(self.session, Identity, len(identities))
             for customer, customer_id in zip(fresh, customer_ids, strict=True):
                 customer.id = customer_id
@@ -149,13 +159,13 @@ class Resolver:
                     identity.customer_id = customer_id
             for identity, identity_id in zip(identities, identity_ids, strict=True):
                 identity.id = identity_id
-            customer_rows = [_row_of(c) for c in fresh]
-            identity_rows = [_row_of(i) for i in identities]
-            repository.insert_profiles(self.session, customer_rows, identity_rows)
+            repository.insert_profiles(
+                self.session, [_row_of(c) for c in fresh], [_row_of(i) for i in identities]
+            )
             for lookup, customer in self.pending.items():
                 self.lookups[lookup] = customer.id
             self.pending.clear()
-        self.session.flush()
+            self._new_identities.clear()
 
     def ids(self, customers: Iterable[int | Customer]) -> list[int]:
         """Ids for what ``customer_for`` returned, after ``flush``."""
@@ -250,7 +260,7 @@ class Resolver:
             changed = True
         if changed:
             customer.updated_at = now
-        if flush and self.pending:
+        if flush and (self.pending or self._new_identities):
             self.flush()
         return Resolution(
             customer=customer, created=created, merged_ids=tuple(merged), changed=changed
@@ -286,7 +296,7 @@ class Resolver:
                 self.pending[lookup] = customer
             else:
                 row.customer_id = customer.id
-                self.session.add(row)
+                self._new_identities.append(row)
                 self.lookups[lookup] = customer.id
             added = True
         return added
@@ -343,6 +353,8 @@ class Resolver:
         return changed
 
     def _merge(self, survivor: Customer, other: Customer, update: ProfileUpdate) -> None:
+        # What waits to be written must be in the database before rows move between profiles.
+        self.flush()
         snapshot = {"traits": other.traits, "personal": other.personal or {}}
         # The merged profile's traits compete with the survivor's under the usual rule.
         for name, origin in (other.trait_origins or {}).items():

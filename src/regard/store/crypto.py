@@ -13,7 +13,6 @@ alone reveals nothing without the key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -80,7 +79,7 @@ class Vault:
 
     def blind_index(self, kind: str, normalized: str) -> bytes:
         message = f"{kind}\x1f{normalized}".encode()
-        return hmac.new(self.index_key, message, hashlib.sha256).digest()
+        return hmac.digest(self.index_key, message, "sha256")
 
 
 def _b64(value: bytes) -> str:

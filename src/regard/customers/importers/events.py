@@ -391,6 +391,9 @@ def resolve_customers(resolver: Resolver, checked: CheckedEvents, *, source: str
     unsettled = frame.filter(~pl.col("settled"))
     if unsettled.height == 0:
         return frame["customer_id"]
+    # Their known profiles in one query, rather than one per row as they come up.
+    referenced = unsettled.select(pl.concat_list(known).alias("ids")).explode("ids")["ids"]
+    resolver.load_profiles(referenced.drop_nulls().unique().to_list())
     # Rows that give the same identities are the same person: resolve each combination once.
     names = [c.name for c in columns]
     combos = unsettled.group_by(names, maintain_order=True).agg(

@@ -22,6 +22,7 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from regard.customers import repository
+from regard.customers.identities import IdentityClaim
 from regard.customers.importers.events import (
     EVENT_SCHEMA,
     CheckedEvents,
@@ -38,6 +39,8 @@ from regard.store.database import Store, unit_of_work
 ImportKind = Literal["customers", "events"]
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 DEFAULT_BATCH_SIZE = 50_000
+# Blind indexes kept across batches: about 150 bytes each.
+_LOOKUP_CACHE_LIMIT = 1_000_000
 
 
 @dataclass
@@ -142,18 +145,31 @@ def import_file(
     checker = EventChecker(parser)
     rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
     summary = ImportSummary()
+    lookups: dict[IdentityClaim, bytes] = {}
     try:
         for batch in read_batches(path, batch_size=batch_size):
             summary.rows += len(batch)
+            if len(lookups) > _LOOKUP_CACHE_LIMIT:
+                lookups.clear()
             if kind == "events":
                 checked = checker.check(batch)
                 bad = checked.rejected
                 with unit_of_work(store) as session:
-                    _load_events(session, store, checked, source=source, now=now, into=summary)
+                    _load_events(
+                        session,
+                        store,
+                        checked,
+                        source=source,
+                        now=now,
+                        into=summary,
+                        lookups=lookups,
+                    )
             else:
                 good_customers, bad = _check(batch, parser.customer)
                 with unit_of_work(store) as session:
-                    _load_customers(session, store, good_customers, source=source, into=summary)
+                    _load_customers(
+                        session, store, good_customers, source=source, into=summary, lookups=lookups
+                    )
             rejects.write(bad)
             summary.rejected += len(bad)
             if progress is not None:
@@ -185,8 +201,9 @@ def _load_events(
     source: str,
     now: datetime,
     into: ImportSummary,
+    lookups: dict[IdentityClaim, bytes],
 ) -> None:
-    resolver = Resolver(session, vault=store.vault, brand=store.brand)
+    resolver = Resolver(session, vault=store.vault, brand=store.brand, lookup_cache=lookups)
     customer_ids = resolve_customers(resolver, checked, source=source)
     events = checked.frame.select(customer_ids.alias("customer_id"), *EVENT_SCHEMA)
     if events["personal"].is_not_null().any():
@@ -206,9 +223,15 @@ def _load_events(
 
 
 def _load_customers(
-    session: Session, store: Store, rows: list[CustomerRow], *, source: str, into: ImportSummary
+    session: Session,
+    store: Store,
+    rows: list[CustomerRow],
+    *,
+    source: str,
+    into: ImportSummary,
+    lookups: dict[IdentityClaim, bytes],
 ) -> None:
-    resolver = Resolver(session, vault=store.vault, brand=store.brand)
+    resolver = Resolver(session, vault=store.vault, brand=store.brand, lookup_cache=lookups)
     resolver.prefetch((i for row in rows for i in row.identities), load_profiles=True)
     for row in rows:
         resolution = resolver.resolve(
