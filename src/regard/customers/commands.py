@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,7 +14,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from regard import runtime
+from regard import runtime, terminal
 from regard.customers import repository
 from regard.customers.identities import claim
 from regard.customers.importers import (
@@ -30,7 +29,7 @@ from regard.store.database import Store, unit_of_work
 
 import_app = typer.Typer(help="Bring customer and event files in.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look customers up.", no_args_is_help=True)
-console = Console()
+console = terminal.console()
 
 _MAP_HELP = (
     "FIELD=COLUMN, repeatable: which column feeds a field (e.g. email=E-Mail, "

@@ -138,7 +138,22 @@ def move_customer_data(session: Session, *, survivor_id: int, merged_id: int) ->
 
 
 def delete_customer(session: Session, customer_id: int) -> None:
-    session.execute(delete(Customer).where(Customer.id == customer_id))
+    # The caller has taken the row out of the session; nothing there needs synchronising.
+    session.execute(
+        delete(Customer)
+        .where(Customer.id == customer_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def lookups_of(session: Session, customer_id: int) -> list[bytes]:
+    """The blind-index values of one customer's identities."""
+    return [
+        bytes(lookup)
+        for lookup in session.scalars(
+            select(Identity.lookup).where(Identity.customer_id == customer_id)
+        )
+    ]
 
 
 def list_merges(session: Session, *, limit: int = 100) -> Sequence[CustomerMerge]:

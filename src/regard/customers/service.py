@@ -382,6 +382,7 @@ class Resolver:
             ):
                 setattr(survivor, stamp_name, theirs)
         self.session.flush()
+        moving = repository.lookups_of(self.session, other.id)
         identities_moved, events_moved = repository.move_customer_data(
             self.session, survivor_id=survivor.id, merged_id=other.id
         )
@@ -402,8 +403,8 @@ class Resolver:
                 merged_profile=snapshot,
             )
         )
-        for lookup, cid in self.lookups.items():
-            if cid == other.id:
+        for lookup in moving:
+            if lookup in self.lookups:
                 self.lookups[lookup] = survivor.id
         for merged_id, into in self.merged_into.items():
             if into == other.id:

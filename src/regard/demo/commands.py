@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from regard import runtime
+from regard import runtime, terminal
 from regard.customers import repository as customers_repository
 from regard.customers.importers import ImportSummary
 from regard.demo import loading
@@ -33,7 +32,7 @@ app = typer.Typer(
     help="The demo brand, Northwind Outfitters: generate its data, or load and serve it.",
     no_args_is_help=True,
 )
-console = Console()
+console = terminal.console()
 
 _DIR = typer.Option(Path("demo-data"), "--dir", help="Where the demo's files and database go.")
 _CUSTOMERS = typer.Option(10_000, min=1, help="How many people the brand knows.")

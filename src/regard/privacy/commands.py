@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from regard import runtime
+from regard import runtime, terminal
 from regard.config import get_settings
 from regard.errors import ConfigurationError
 from regard.privacy import service
@@ -16,7 +15,7 @@ from regard.store.database import key_file_for, unit_of_work
 app = typer.Typer(
     help="Keys: API keys (create, list, revoke) and encryption key rotation.", no_args_is_help=True
 )
-console = Console()
+console = terminal.console()
 
 
 @app.command()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
-from regard import runtime
+from regard import runtime, terminal
 from regard.store import migrate
 
 app = typer.Typer(help="The database: create or upgrade its schema.", no_args_is_help=True)
-console = Console()
+console = terminal.console()
 
 
 @app.command()

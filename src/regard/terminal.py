@@ -1,0 +1,15 @@
+"""The console every command prints to."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+# Piped into a file or a CI log there is no terminal to measure: tables get room to breathe.
+_WIDTH_WITHOUT_TERMINAL = 140
+
+
+def console() -> Console:
+    """A Rich console on standard output, as wide as the terminal (or 140 without one)."""
+    return Console(width=None if sys.stdout.isatty() else _WIDTH_WITHOUT_TERMINAL)
