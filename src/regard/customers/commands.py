@@ -147,16 +147,25 @@ def _import(
     print_summary([(path.name, summary)])
 
 
+_SOURCE = typer.Option(..., help="The system the file comes from, e.g. shop or pos.")
+_MAP = typer.Option([], "--map", help=_MAP_HELP)
+_MAPPING_FILE = typer.Option(None, "--mapping", help="A TOML mapping file.")
+_IGNORE = typer.Option([], help="A column to leave out, repeatable.")
+_SET = typer.Option([], "--set", help="FIELD=VALUE for every row, repeatable.")
+_REJECTS = typer.Option(None, help="Where to list rejected rows.")
+_BATCH_SIZE = typer.Option(None, help="Rows per committed batch.")
+
+
 @import_app.command(name="customers")
 def import_customers(
     path: Path = typer.Argument(..., help="A .csv, .jsonl or .parquet file of customers."),
-    source: str = typer.Option(..., help="The system the file comes from, e.g. shop or pos."),
-    map_: list[str] = typer.Option([], "--map", help=_MAP_HELP),
-    mapping_file: Path | None = typer.Option(None, "--mapping", help="A TOML mapping file."),
-    ignore: list[str] = typer.Option([], help="A column to leave out, repeatable."),
-    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE for every row, repeatable."),
-    rejects: Path | None = typer.Option(None, help="Where to list rejected rows."),
-    batch_size: int | None = typer.Option(None, help="Rows per committed batch."),
+    source: str = _SOURCE,
+    map_: list[str] = _MAP,
+    mapping_file: Path | None = _MAPPING_FILE,
+    ignore: list[str] = _IGNORE,
+    set_: list[str] = _SET,
+    rejects: Path | None = _REJECTS,
+    batch_size: int | None = _BATCH_SIZE,
 ) -> None:
     """Import customer profiles: identities, time zone, locale and traits."""
     _import("customers", path, source, map_, mapping_file, ignore, set_, rejects, batch_size)
@@ -165,13 +174,13 @@ def import_customers(
 @import_app.command(name="events")
 def import_events(
     path: Path = typer.Argument(..., help="A .csv, .jsonl or .parquet file of events."),
-    source: str = typer.Option(..., help="The system the file comes from, e.g. shop or pos."),
-    map_: list[str] = typer.Option([], "--map", help=_MAP_HELP),
-    mapping_file: Path | None = typer.Option(None, "--mapping", help="A TOML mapping file."),
-    ignore: list[str] = typer.Option([], help="A column to leave out, repeatable."),
-    set_: list[str] = typer.Option([], "--set", help="FIELD=VALUE for every row, repeatable."),
-    rejects: Path | None = typer.Option(None, help="Where to list rejected rows."),
-    batch_size: int | None = typer.Option(None, help="Rows per committed batch."),
+    source: str = _SOURCE,
+    map_: list[str] = _MAP,
+    mapping_file: Path | None = _MAPPING_FILE,
+    ignore: list[str] = _IGNORE,
+    set_: list[str] = _SET,
+    rejects: Path | None = _REJECTS,
+    batch_size: int | None = _BATCH_SIZE,
 ) -> None:
     """Import events; each is stored once per (source, message id)."""
     _import("events", path, source, map_, mapping_file, ignore, set_, rejects, batch_size)
