@@ -1354,3 +1354,41 @@ def test_personal_properties_are_kept_encrypted_apart(
     (event,) = all_events(store)
     assert event.properties == {"name": "Summit tent"}
     assert event.personal == {"last_name": "Throckmorton"}
+
+
+def test_derived_message_ids_depend_on_the_brand_key(sqlite_store: Store, tmp_path: Path) -> None:
+    """A derived id is keyed: without the key, nobody can confirm a guessed row from it."""
+    import base64
+
+    from regard.config import Settings
+    from regard.store import migrate
+    from regard.store.crypto import install_vault
+
+    path = write_csv(
+        tmp_path / "events.csv",
+        [{"email": "guess@example.org", "type": "open", "occurred_at": "2024-01-01"}],
+    )
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = open_store(
+        Settings(
+            database_url=f"sqlite:///{other_dir / 'regard.db'}",
+            encryption_keys=json.dumps({"o1": base64.b64encode(b"o" * 32).decode()}),
+            blind_index_key=base64.b64encode(b"p" * 32).decode(),
+        ),
+        brand=brand_for_tests(),
+    )
+    migrate.upgrade(other.engine)
+    try:
+        import_file(other, path, kind="events", source="email")
+        with unit_of_work(other) as session:
+            (theirs,) = session.scalars(select(Event.message_id)).all()
+    finally:
+        other.engine.dispose()
+        install_vault(sqlite_store.vault)  # opening a store installs its keys process-wide
+    import_file(sqlite_store, path, kind="events", source="email")
+    (ours,) = (e.message_id for e in all_events(sqlite_store))
+
+    assert ours.startswith("row-")
+    assert theirs.startswith("row-")
+    assert ours != theirs

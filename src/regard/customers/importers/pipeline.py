@@ -142,7 +142,9 @@ def import_file(
         else now,
         personal=frozenset(store.brand.identity.personal_properties),
     )
-    checker = EventChecker(parser)
+    checker = EventChecker(
+        parser, derive_id=lambda text: store.vault.blind_index("event-row", text)[:16].hex()
+    )
     rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
     summary = ImportSummary()
     lookups: dict[IdentityClaim, bytes] = {}
