@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo
 
+import orjson
 import polars as pl
 from sqlalchemy.orm import Session
 
@@ -69,7 +70,6 @@ class _RejectsFile:
         self._partial = path.with_name(path.name + ".partial")
         self._handle: TextIO | None = None
         self._writer: csv.DictWriter[str] | None = None
-        self.count = 0
 
     def write(self, rejected: list[Rejected]) -> None:
         if not rejected:
@@ -82,7 +82,6 @@ class _RejectsFile:
             self._writer.writeheader()
         for row in sorted(rejected, key=lambda r: r.line):
             self._writer.writerow({"line": row.line, "reason": row.reason, "record": row.raw})
-        self.count += len(rejected)
 
     def close(self) -> Path | None:
         """Publish the rejects, or remove an old rejects file when nothing was rejected."""
@@ -95,8 +94,6 @@ class _RejectsFile:
 
 
 def _raw_text(record: object) -> str:
-    import orjson
-
     return orjson.dumps(record, default=str).decode()
 
 
