@@ -205,6 +205,8 @@ def _load_events(
     resolver = Resolver(session, vault=store.vault, brand=store.brand, lookup_cache=lookups)
     customer_ids = resolve_customers(resolver, checked, source=source)
     events = checked.frame.select(customer_ids.alias("customer_id"), *EVENT_SCHEMA)
+    # In index order: each customer's events land on neighbouring index pages.
+    events = events.sort("customer_id", "occurred_at")
     if events["personal"].is_not_null().any():
         sealed = [
             store.vault.seal(text, purpose="event.personal") if text is not None else None
