@@ -13,14 +13,13 @@ import pytest
 import uvicorn
 from segment.analytics import Client
 from segment.analytics.request import APIError
-from sqlalchemy import select
 
 from regard.app import create_app
 from regard.customers import repository
 from regard.customers.identities import IdentityClaim
-from regard.customers.models import Customer, Event
 from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
+from tests.customers.support import customer_with, stored_events
 
 
 @pytest.fixture
@@ -53,20 +52,6 @@ def regard_url(store: Store) -> Iterator[str]:
 def write_key(store: Store) -> str:
     with unit_of_work(store) as session:
         return create_key(session, name="backend", scope="write", source="shop").secret
-
-
-def customer_with(store: Store, identity: IdentityClaim) -> Customer:
-    with unit_of_work(store) as session:
-        lookup = identity.lookup(store.vault)
-        customer_id = repository.customer_ids_by_lookup(session, [lookup])[lookup]
-        customer = repository.get_customer(session, customer_id)
-        assert customer is not None
-        return customer
-
-
-def stored_events(store: Store) -> list[Event]:
-    with unit_of_work(store) as session:
-        return list(session.scalars(select(Event).order_by(Event.id)))
 
 
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])

@@ -19,6 +19,7 @@ from regard.customers.identities import IdentityClaim
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
 from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
+from tests.customers.support import customer_with, stored_events
 
 
 @pytest.fixture
@@ -53,20 +54,6 @@ def problems(response: Response) -> list[dict[str, str]]:
 def count(store: Store, model: type[Any]) -> int:
     with unit_of_work(store) as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
-
-
-def events(store: Store) -> list[Event]:
-    with unit_of_work(store) as session:
-        return list(session.scalars(select(Event).order_by(Event.id)))
-
-
-def customer_with(store: Store, identity: IdentityClaim) -> Customer:
-    with unit_of_work(store) as session:
-        lookup = identity.lookup(store.vault)
-        customer_id = repository.customer_ids_by_lookup(session, [lookup])[lookup]
-        customer = repository.get_customer(session, customer_id)
-        assert customer is not None
-        return customer
 
 
 def test_identify_creates_a_profile_with_identities_and_traits(
@@ -120,7 +107,7 @@ def test_track_stores_an_event(client: TestClient, store: Store, write_key: str)
             write_key,
         )
     )
-    (event,) = events(store)
+    (event,) = stored_events(store)
     assert event.type == "Order Completed"
     assert event.properties == {"total": 59.5, "items": [{"sku": "TENT-2"}]}
     assert event.occurred_at == datetime(2024, 5, 2, 9, 30, tzinfo=UTC)
@@ -137,7 +124,7 @@ def test_page_and_screen_keep_name_and_category(
     body = {"anonymousId": "a-1", "name": "Tents", "category": "Shop", "properties": {"x": 1}}
     ok(post(client, "/v1/page", body, write_key))
     ok(post(client, "/v1/screen", {**body, "name": "Basket"}, write_key))
-    page, screen = events(store)
+    page, screen = stored_events(store)
     assert (page.type, page.properties) == ("page", {"x": 1, "name": "Tents", "category": "Shop"})
     assert (screen.type, screen.properties["name"]) == ("screen", "Basket")
     assert page.customer_id == screen.customer_id
@@ -156,7 +143,7 @@ def test_naive_timestamp_is_utc_and_absent_is_now(
         )
     )
     ok(post(client, "/v1/track", {"userId": "u", "event": "B"}, write_key))
-    first, second = events(store)
+    first, second = stored_events(store)
     assert first.occurred_at == datetime(2024, 1, 1, 12, tzinfo=UTC)
     assert abs(second.occurred_at - datetime.now(UTC)) < timedelta(minutes=1)
 
@@ -179,7 +166,7 @@ def test_batch_records_every_call(client: TestClient, store: Store, write_key: s
             write_key,
         )
     )
-    stored = events(store)
+    stored = stored_events(store)
     assert [e.type for e in stored] == ["Signed Up", "page", "screen", "group"]
     assert stored[3].properties == {"group_id": "acme", "traits": {}}
     bo = customer_with(store, IdentityClaim(kind="email", value="bo@example.com"))
@@ -240,8 +227,8 @@ def test_anonymous_visitor_then_identified_is_one_customer(
     ok(post(client, "/v1/track", {"userId": "u-5", "event": "Order Completed"}, write_key))
     assert count(store, Customer) == 1
     customer = customer_with(store, IdentityClaim(kind="email", value="cy@example.com"))
-    assert {e.customer_id for e in events(store)} == {customer.id}
-    assert len(events(store)) == 3
+    assert {e.customer_id for e in stored_events(store)} == {customer.id}
+    assert len(stored_events(store)) == 3
 
 
 def test_identify_merges_two_profiles_with_their_events(
@@ -253,7 +240,7 @@ def test_identify_merges_two_profiles_with_their_events(
     ok(post(client, "/v1/identify", {"userId": "u-6", "anonymousId": "anon-6"}, write_key))
     assert count(store, Customer) == 1
     assert count(store, CustomerMerge) == 1
-    assert len({e.customer_id for e in events(store)}) == 1
+    assert len({e.customer_id for e in stored_events(store)}) == 1
 
 
 def test_alias_links_previous_id_to_user_id(
@@ -270,7 +257,7 @@ def test_alias_links_previous_id_to_user_id(
     ok(post(client, "/v1/alias", {"previousId": "anon-9", "userId": "u-8"}, write_key))
     customer = customer_with(store, IdentityClaim(kind="anonymous", value="anon-9"))
     assert count(store, Customer) == 1
-    assert customer.id == events(store)[0].customer_id
+    assert customer.id == stored_events(store)[0].customer_id
 
 
 def test_user_id_with_a_colon_stays_in_the_source_namespace(
@@ -498,7 +485,7 @@ def test_gzip_bodies_are_read(client: TestClient, store: Store, write_key: str) 
         auth=(write_key, ""),
     )
     ok(response)
-    assert [e.type for e in events(store)] == ["Zipped"]
+    assert [e.type for e in stored_events(store)] == ["Zipped"]
 
 
 def test_gzip_limits_and_errors(client: TestClient, write_key: str) -> None:
