@@ -196,8 +196,7 @@ def run(
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     if serve:
-        import uvicorn
-
         from regard.app import create_app
+        from regard.web.serving import serve as serve_app
 
-        uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+        serve_app(create_app(store), host=host, port=port)

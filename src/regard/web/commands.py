@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from regard.config import get_settings
 
@@ -15,7 +14,6 @@ def serve(
     """Serve the API, the tracking API and the pages."""
     settings = get_settings()
     from regard.app import create_app
+    from regard.web.serving import serve as serve_app
 
-    uvicorn.run(
-        create_app(), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    serve_app(create_app(), host=host or settings.host, port=port or settings.port)
