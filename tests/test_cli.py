@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import regard
+
 GROUPS = ("db", "import", "customers", "keys", "demo", "serve")
-
-
-def regard(
-    cwd: Path, *args: str, extra: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGARD_")}
-    env.pop("COLUMNS", None)
-    env.update(extra or {})
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "regard"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

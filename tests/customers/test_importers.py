@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from regard.customers.importers import ColumnMapping, ImportKind, ImportSummary,
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
 from regard.errors import InvalidInput
 from regard.store.database import Store, open_store, unit_of_work
+from tests.cli import regard
 from tests.conftest import brand_for_tests, make_settings
 
 Records = list[dict[str, str]]
@@ -1055,47 +1054,26 @@ source_priority = ["crm", "shop", "pos", "support", "web"]
 """
 
 
-def regard_executable() -> str:
-    return str(Path(sys.executable).parent / "regard")
-
-
 def cli_env(tmp_path: Path) -> dict[str, str]:
     settings = make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
     settings.brand_config.write_text(BRAND_TOML, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGARD_")}
-    env.pop("COLUMNS", None)
-    env.update(
-        {
-            "REGARD_ENVIRONMENT": "test",
-            "REGARD_DATABASE_URL": settings.database_url,
-            "REGARD_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-            "REGARD_BLIND_INDEX_KEY": settings.blind_index_key.get_secret_value(),
-            "REGARD_BRAND_CONFIG": str(settings.brand_config),
-        }
-    )
-    return env
-
-
-def regard(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [regard_executable(), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    return {
+        "REGARD_ENVIRONMENT": "test",
+        "REGARD_DATABASE_URL": settings.database_url,
+        "REGARD_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+        "REGARD_BLIND_INDEX_KEY": settings.blind_index_key.get_secret_value(),
+        "REGARD_BRAND_CONFIG": str(settings.brand_config),
+    }
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     env = cli_env(tmp_path)
-    upgraded = regard(tmp_path, "db", "upgrade", env=env)
+    upgraded = regard(tmp_path, "db", "upgrade", extra=env)
     assert upgraded.returncode == 0, upgraded.stderr
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return regard(tmp_path, *args, env=env)
+        return regard(tmp_path, *args, extra=env)
 
     return run
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -17,6 +18,7 @@ from regard.app import create_app
 from regard.customers import repository
 from regard.customers.identities import IdentityClaim
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
+from regard.customers.service import EVENT_FRAME_SCHEMA, store_events
 from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
 from tests.customers.support import customer_with, stored_events
@@ -200,14 +202,18 @@ def test_replay_guard_holds_in_sql(store: Store) -> None:
         "customer_id": customer_id,
         "type": "Viewed",
         "occurred_at": now,
-        "received_at": now,
-        "source": "web",
         "message_id": "dup",
-        "properties": {},
+        "properties": "{}",
+        "personal": None,
     }
+    twice = pl.DataFrame([row, row], schema=EVENT_FRAME_SCHEMA)
+    stored = []
     for _ in range(2):
         with unit_of_work(store) as session:
-            repository.add_events_once(session, [row, row])
+            stored.append(
+                store_events(session, twice, vault=store.vault, source="web", received_at=now)
+            )
+    assert stored == [1, 0]
     assert count(store, Event) == 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from regard.store.crypto import load_or_create_key_file
-from tests.test_cli import regard
+from tests.cli import regard
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Insert, delete, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from regard.customers.models import Customer, CustomerMerge, Event, Identity
@@ -309,24 +307,3 @@ def existing_message_ids(session: Session, *, source: str, message_ids: Iterable
             )
         )
     return found
-
-
-def add_events_once(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert events (dicts of :class:`Event` attributes), each (source, message id) once.
-
-    One already stored, even by a concurrent transaction, is skipped: a replay never fails.
-    """
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Insert = postgresql_insert(Event).on_conflict_do_nothing(
-            index_elements=["source", "message_id"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite_insert(Event).on_conflict_do_nothing(
-            index_elements=["source", "message_id"]
-        )
-    else:
-        statement = insert(Event)
-    session.execute(statement, list(rows))

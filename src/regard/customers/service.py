@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, Session
 
@@ -74,6 +75,34 @@ def split_personal(
     plain = {k: v for k, v in values.items() if k not in names}
     personal = {k: v for k, v in values.items() if k in names}
     return plain, personal
+
+
+EVENT_FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(),
+    "type": pl.String(),
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "message_id": pl.String(),
+    "properties": pl.String(),  # a JSON object
+    "personal": pl.String(),  # a JSON object of personal properties, or null
+}
+
+
+def store_events(
+    session: Session, events: pl.DataFrame, *, vault: Vault, source: str, received_at: datetime
+) -> int:
+    """Write resolved events (``EVENT_FRAME_SCHEMA``), each (source, message id) once.
+
+    Personal properties are sealed first, and each customer's first and last seen widened.
+    Returns how many events were new.
+    """
+    sealed = [
+        vault.seal(text, purpose="event.personal") if text is not None else None
+        for text in events["personal"].to_list()
+    ]
+    events = events.with_columns(pl.Series("personal", sealed, dtype=pl.Binary))
+    inserted = repository.insert_events(session, events, source=source, received_at=received_at)
+    repository.touch_seen(session, events)
+    return inserted
 
 
 def _row_of(row: Customer | Identity) -> dict[str, Any]:

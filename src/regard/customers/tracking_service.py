@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import polars as pl
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -52,7 +53,13 @@ from regard.customers.schemas import (
     SegmentCall,
     TrackCall,
 )
-from regard.customers.service import ProfileUpdate, Resolver, split_personal
+from regard.customers.service import (
+    EVENT_FRAME_SCHEMA,
+    ProfileUpdate,
+    Resolver,
+    split_personal,
+    store_events,
+)
 from regard.errors import InvalidInput, RegardError
 from regard.store.crypto import Vault
 
@@ -198,31 +205,23 @@ def record(
         # Customer ids are read only now: a later call in the batch may have merged profiles.
         rows: list[dict[str, Any]] = []
         for lookup, call in pending:
-            customer_id = resolver.lookups[lookup]
-            assert call.event_type is not None
             plain, personal = split_personal(call.properties, brand.identity.personal_properties)
             rows.append(
                 {
-                    "customer_id": customer_id,
+                    "customer_id": resolver.lookups[lookup],
                     "type": call.event_type,
                     "occurred_at": call.occurred_at,
-                    "received_at": received_at,
-                    "source": source,
                     "message_id": call.message_id,
-                    "properties": plain,
-                    "personal": personal or None,
+                    "properties": orjson.dumps(plain).decode(),
+                    "personal": orjson.dumps(personal).decode() if personal else None,
                 }
             )
-        repository.add_events_once(session, rows)
-        repository.touch_seen(
+        store_events(
             session,
-            pl.DataFrame(
-                {
-                    "customer_id": [row["customer_id"] for row in rows],
-                    "occurred_at": [row["occurred_at"] for row in rows],
-                },
-                schema={"customer_id": pl.Int64, "occurred_at": pl.Datetime("us", "UTC")},
-            ),
+            pl.DataFrame(rows, schema=EVENT_FRAME_SCHEMA),
+            vault=vault,
+            source=source,
+            received_at=received_at,
         )
         session.flush()
     except IntegrityError as exc:

@@ -19,10 +19,8 @@ from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo
 
 import orjson
-import polars as pl
 from sqlalchemy.orm import Session
 
-from regard.customers import repository
 from regard.customers.identities import IdentityClaim
 from regard.customers.importers.events import (
     EVENT_SCHEMA,
@@ -33,7 +31,7 @@ from regard.customers.importers.events import (
 from regard.customers.importers.mapping import CUSTOMER_FIELDS, EVENT_FIELDS, ColumnMapping
 from regard.customers.importers.readers import RecordBatch, Rejected, file_format, read_batches
 from regard.customers.importers.rows import CustomerRow, RowError, RowParser
-from regard.customers.service import ProfileUpdate, Resolver
+from regard.customers.service import ProfileUpdate, Resolver, store_events
 from regard.errors import InvalidInput
 from regard.store.database import Store, unit_of_work
 
@@ -207,16 +205,7 @@ def _load_events(
     events = checked.frame.select(customer_ids.alias("customer_id"), *EVENT_SCHEMA)
     # In index order: each customer's events land on neighbouring index pages.
     events = events.sort("customer_id", "occurred_at")
-    if events["personal"].is_not_null().any():
-        sealed = [
-            store.vault.seal(text, purpose="event.personal") if text is not None else None
-            for text in events["personal"].to_list()
-        ]
-        events = events.with_columns(pl.Series("personal", sealed, dtype=pl.Binary))
-    else:
-        events = events.with_columns(pl.lit(None, dtype=pl.Binary).alias("personal"))
-    inserted = repository.insert_events(session, events, source=source, received_at=now)
-    repository.touch_seen(session, events)
+    inserted = store_events(session, events, vault=store.vault, source=source, received_at=now)
     into.imported += inserted
     into.duplicates += events.height - inserted
     into.created += resolver.created
