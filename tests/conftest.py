@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from regard import runtime
-from regard.config import BrandConfig, IdentityRules, Settings
+from regard.config import BrandConfig, Choice, IdentityRules, PreferenceOptions, Settings, Topic
 from regard.models import metadata
 from regard.store import migrate
 from regard.store.database import Store, open_store
@@ -74,6 +74,26 @@ def brand_for_tests() -> BrandConfig:
         time_zone="Europe/Amsterdam",
         region="NL",
         identity=IdentityRules(source_priority=("crm", "shop", "pos", "support", "web")),
+        channels=("email", "sms", "push", "voice"),
+        topics=(
+            Topic(key="account", label="Your account", importance="critical"),
+            Topic(key="orders", label="Your orders", importance="transactional"),
+            Topic(key="service", label="Repairs and support", importance="service"),
+            Topic(key="events", label="Store events", importance="relationship"),
+            Topic(key="offers:camping", label="Offers on camping gear", importance="promotional"),
+            Topic(key="offers:footwear", label="Offers on footwear", importance="promotional"),
+        ),
+        preferences=PreferenceOptions(
+            life_stages=(
+                Choice(key="just-looking", label="Just looking"),
+                Choice(key="planning-trip", label="Planning a trip in the next 3 months"),
+            ),
+            interests=(
+                Choice(key="camping", label="Camping"),
+                Choice(key="climbing", label="Climbing"),
+            ),
+            languages=("en", "nl"),
+        ),
     )
 
 

@@ -1,9 +1,21 @@
-"""Every table of every domain, gathered for migrations and schema checks."""
+"""Every table of every domain, gathered for migrations and schema checks.
+
+Importing the preference service also registers its merge hook, so that every merge, wherever
+it runs, carries consent over to the surviving profile.
+"""
 
 from regard.customers import models as customers_models
+from regard.preferences import models as preferences_models
+from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
 from regard.store.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["customers_models", "metadata", "privacy_models"]
+__all__ = [
+    "customers_models",
+    "metadata",
+    "preferences_models",
+    "preferences_service",
+    "privacy_models",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# Every domain's tables and merge hooks, registered before any store is used.
+import regard.models  # noqa: F401
 from regard.config import get_settings
 from regard.store.database import Store, open_store
 

@@ -52,6 +52,8 @@ class Identity(Base):
     value: Mapped[str] = mapped_column(Sealed("identity.value"))
     source: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the customer showed they receive at this address (opened a link sent there, replied).
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer: Mapped[Customer] = relationship(back_populates="identities", lazy="raise")
 

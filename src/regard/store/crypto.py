@@ -20,7 +20,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from regard.errors import ConfigurationError
 
@@ -76,6 +78,12 @@ class Vault:
 
     def key_id_of(self, sealed: bytes) -> str:
         return sealed[2 : 2 + sealed[1]].decode()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key of its own for ``purpose`` (signing links, chaining the ledger)."""
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"regard:{purpose}".encode()
+        ).derive(self.index_key)
 
     def blind_index(self, kind: str, normalized: str) -> bytes:
         message = f"{kind}\x1f{normalized}".encode()

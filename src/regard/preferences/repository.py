@@ -1,0 +1,243 @@
+"""All SQL of the preference center."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from regard.customers.models import CustomerMerge, Identity
+from regard.preferences.ledger import LedgerLine
+from regard.preferences.models import (
+    ConsentEntry,
+    ConsentState,
+    LinkGeneration,
+    LinkRequest,
+    PreferenceProfile,
+    PushDevice,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+
+def profile_for_update(session: Session, customer_id: int) -> PreferenceProfile | None:
+    """The customer's cached profile, locked on PostgreSQL so appends to one chain queue up."""
+    return session.scalar(
+        select(PreferenceProfile)
+        .where(PreferenceProfile.customer_id == customer_id)
+        .with_for_update()
+    )
+
+
+def get_profile(session: Session, customer_id: int) -> PreferenceProfile | None:
+    return session.get(PreferenceProfile, customer_id)
+
+
+def chain_head(session: Session, customer_id: int) -> tuple[int, str | None]:
+    """The last ``seq`` and hash of a customer's chain, read from the ledger itself."""
+    row = session.execute(
+        select(ConsentEntry.seq, ConsentEntry.entry_hash)
+        .where(ConsentEntry.customer_id == customer_id)
+        .order_by(ConsentEntry.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, None) if row is None else (row[0], row[1])
+
+
+def ledger_lines(session: Session, customer_id: int) -> list[LedgerLine]:
+    rows = session.execute(
+        select(
+            ConsentEntry.id,
+            ConsentEntry.seq,
+            ConsentEntry.kind,
+            ConsentEntry.topic,
+            ConsentEntry.channel,
+            ConsentEntry.state,
+            ConsentEntry.legal_basis,
+            ConsentEntry.setting,
+            ConsentEntry.scope,
+            ConsentEntry.value,
+            ConsentEntry.value_digest,
+            ConsentEntry.source,
+            ConsentEntry.actor,
+            ConsentEntry.occurred_at,
+        ).where(ConsentEntry.customer_id == customer_id)
+    ).all()
+    return [
+        LedgerLine(
+            entry_id=r.id,
+            seq=r.seq,
+            kind=r.kind,
+            topic=r.topic,
+            channel=r.channel,
+            state=r.state,
+            legal_basis=r.legal_basis,
+            setting=r.setting,
+            scope=r.scope,
+            value=r.value,
+            has_personal_value=r.value_digest is not None,
+            source=r.source,
+            actor=r.actor,
+            occurred_at=r.occurred_at,
+        )
+        for r in rows
+    ]
+
+
+def entries_of(session: Session, customer_ids: Iterable[int]) -> Sequence[ConsentEntry]:
+    return session.scalars(
+        select(ConsentEntry)
+        .where(ConsentEntry.customer_id.in_(list(customer_ids)))
+        .order_by(ConsentEntry.occurred_at, ConsentEntry.customer_id, ConsentEntry.seq)
+    ).all()
+
+
+def get_entry(session: Session, entry_id: int) -> ConsentEntry | None:
+    return session.get(ConsentEntry, entry_id)
+
+
+def iter_entries(session: Session, *, customer_id: int | None = None) -> Iterator[ConsentEntry]:
+    """Every entry in chain order, streamed in pages so the whole ledger never sits in memory."""
+    last: tuple[int, int] = (-1, 0)
+    while True:
+        query = select(ConsentEntry).order_by(ConsentEntry.customer_id, ConsentEntry.seq)
+        if customer_id is not None:
+            query = query.where(ConsentEntry.customer_id == customer_id)
+        query = query.where(
+            (ConsentEntry.customer_id > last[0])
+            | ((ConsentEntry.customer_id == last[0]) & (ConsentEntry.seq > last[1]))
+        ).limit(5000)
+        page = session.scalars(query).all()
+        if not page:
+            return
+        yield from page
+        last = (page[-1].customer_id, page[-1].seq)
+        session.expunge_all()
+
+
+def chain_heads(session: Session) -> dict[int, tuple[int, str]]:
+    """What the cache believes each chain ends with."""
+    rows = session.execute(
+        select(
+            PreferenceProfile.customer_id, PreferenceProfile.head_seq, PreferenceProfile.head_hash
+        )
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def replace_consent_states(session: Session, customer_id: int, rows: list[dict[str, Any]]) -> None:
+    session.execute(delete(ConsentState).where(ConsentState.customer_id == customer_id))
+    if rows:
+        session.execute(insert(ConsentState), rows)
+
+
+def consent_states(session: Session, customer_id: int) -> Sequence[ConsentState]:
+    return session.scalars(
+        select(ConsentState).where(ConsentState.customer_id == customer_id)
+    ).all()
+
+
+def customers_with_entries(session: Session) -> list[int]:
+    return list(session.scalars(select(ConsentEntry.customer_id).distinct()))
+
+
+def merged_into(session: Session, survivor_id: int) -> list[int]:
+    """Every profile that was merged into ``survivor_id``, directly or through others."""
+    found: list[int] = []
+    frontier = [survivor_id]
+    while frontier:
+        merged = list(
+            session.scalars(
+                select(CustomerMerge.merged_id).where(CustomerMerge.survivor_id.in_(frontier))
+            )
+        )
+        merged = [m for m in merged if m not in found and m != survivor_id]
+        found.extend(merged)
+        frontier = merged
+    return found
+
+
+def devices_of(session: Session, customer_id: int) -> Sequence[PushDevice]:
+    return session.scalars(
+        select(PushDevice)
+        .where(PushDevice.customer_id == customer_id)
+        .order_by(PushDevice.registered_at, PushDevice.id)
+    ).all()
+
+
+def device_by_token(session: Session, token_lookup: bytes) -> PushDevice | None:
+    return session.scalar(select(PushDevice).where(PushDevice.token_lookup == token_lookup))
+
+
+def move_devices(session: Session, *, survivor_id: int, merged_id: int) -> None:
+    session.execute(
+        update(PushDevice)
+        .where(PushDevice.customer_id == merged_id)
+        .values(customer_id=survivor_id)
+    )
+
+
+def contact_identities(session: Session, customer_id: int) -> Sequence[Identity]:
+    return session.scalars(
+        select(Identity)
+        .where(Identity.customer_id == customer_id, Identity.kind.in_(("email", "phone")))
+        .order_by(Identity.created_at, Identity.id)
+    ).all()
+
+
+def identity_by_lookup(session: Session, lookup: bytes) -> Identity | None:
+    return session.scalar(select(Identity).where(Identity.lookup == lookup))
+
+
+def mark_verified(session: Session, identity_id: int, at: datetime) -> None:
+    session.execute(
+        update(Identity)
+        .where(Identity.id == identity_id, Identity.verified_at.is_(None))
+        .values(verified_at=at)
+    )
+
+
+def link_generation(session: Session, customer_id: int) -> int:
+    value = session.scalar(
+        select(LinkGeneration.generation).where(LinkGeneration.customer_id == customer_id)
+    )
+    return value or 0
+
+
+def raise_link_generation(session: Session, customer_id: int, at: datetime) -> int:
+    row = session.get(LinkGeneration, customer_id, with_for_update=True)
+    if row is None:
+        row = LinkGeneration(customer_id=customer_id, generation=1, revoked_at=at)
+        session.add(row)
+    else:
+        row.generation += 1
+        row.revoked_at = at
+    session.flush()
+    return row.generation
+
+
+def count_link_requests(
+    session: Session, *, address_lookup: bytes | None, client_hash: str | None, since: datetime
+) -> int:
+    query = select(func.count()).select_from(LinkRequest).where(LinkRequest.requested_at >= since)
+    if address_lookup is not None:
+        query = query.where(LinkRequest.address_lookup == address_lookup)
+    if client_hash is not None:
+        query = query.where(LinkRequest.client_hash == client_hash)
+    return session.scalar(query) or 0
+
+
+def active_subscriptions(session: Session) -> Sequence[WebhookSubscription]:
+    return session.scalars(
+        select(WebhookSubscription)
+        .where(WebhookSubscription.disabled_at.is_(None))
+        .order_by(WebhookSubscription.id)
+    ).all()
+
+
+def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
