@@ -29,13 +29,21 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.state.store = store
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.globals["brand_name"] = store.brand.name
+    # Pages of every domain render through the same templates (and the same error pages).
+    app.state.templates = templates
     install_error_handlers(app, templates)
 
     from regard.customers.routes import router as customers_router
     from regard.customers.tracking import router as tracking_router
+    from regard.preferences.routes import router as preferences_router
+    from regard.preferences.sms import router as sms_router
+    from regard.web.center.pages import router as center_router
 
     app.include_router(customers_router)
     app.include_router(tracking_router)
+    app.include_router(preferences_router)
+    app.include_router(sms_router)
+    app.include_router(center_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

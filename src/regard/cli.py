@@ -25,6 +25,7 @@ def _register() -> None:
     # Imported here so that a broken optional group never stops 'regard --help'.
     from regard.customers import commands as customer_commands
     from regard.demo import commands as demo_commands
+    from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
     from regard.web import commands as web_commands
 
@@ -32,6 +33,9 @@ def _register() -> None:
     app.add_typer(customer_commands.customers_app, name="customers")
     app.add_typer(privacy_commands.app, name="keys")
     app.add_typer(demo_commands.app, name="demo")
+    app.add_typer(consent.app, name="consent", help="Prove and check the consent ledger.")
+    app.add_typer(links.app, name="links", help="Preference-center links: issue, revoke.")
+    app.add_typer(webhooks.app, name="webhooks", help="Downstream systems told of changes.")
     app.command(name="serve")(web_commands.serve)
 
 

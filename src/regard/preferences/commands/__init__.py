@@ -1,0 +1,1 @@
+"""``regard consent``, ``regard links`` and ``regard webhooks``."""
