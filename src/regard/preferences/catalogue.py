@@ -126,7 +126,7 @@ def clean_note(brand: BrandConfig, scope: str, value: Any) -> Any:
     """The customer's own words: no markup, no control characters, within the length limit."""
     if not isinstance(value, str):
         raise SettingProblem("must be text")
-    text = nh3.clean(unicodedata.normalize("NFC", value), tags=set(), clean_content_tags=set())
+    text = nh3.clean(unicodedata.normalize("NFC", value), tags=set())
     # nh3 escapes what it keeps; the page escapes again when it shows the text.
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
