@@ -247,12 +247,17 @@ def record(
     origin: Origin,
     consents: Sequence[ConsentChange] = (),
     settings: Sequence[SettingChange] = (),
+    form: bool = False,
 ) -> Recorded:
     """Append the changes that change something, then refresh the cached state.
 
     A change with any invalid part raises :class:`InvalidInput` and writes nothing. Under the
     brand's double opt-in, an email opt-in to a topic that needs consent is recorded as pending
     until the customer confirms it; those are listed in the result so a confirmation goes out.
+
+    ``form`` says the consents are the whole grid of a submitted form: a box left as its
+    default then says nothing (the customer did not touch it), while an explicit opt-out given
+    any other way (an SMS STOP, the API) is recorded even where the default is already off.
     """
     now = _now()
     cleaned = _check(brand, consents, settings, origin, now)
@@ -280,6 +285,12 @@ def record(
         current = view.consents.get((consent.topic, consent.channel))
         if current is not None and current.state == state and origin.occurred_at is None:
             continue
+        if current is None and state != "pending":
+            default = catalogue.default_allows(topic, consent.channel)
+            # An opt-in where the default already allows says nothing new; neither does a
+            # form's untouched box.
+            if (state == "opted-in" and default) or (form and (state == "opted-in") == default):
+                continue
         if current is not None and current.state == "opted-in" and state == "pending":
             continue  # already confirmed: asking again changes nothing
         append(
