@@ -262,8 +262,13 @@ def record(
     now = _now()
     cleaned = _check(brand, consents, settings, origin, now)
     profile = _profile(session, customer_id, now)
-    view = fold(repository.ledger_lines(session, customer_id))
+    lines = repository.ledger_lines(session, customer_id)
+    view = fold(lines)
     occurred = origin.occurred_at or now
+    # What the ledger already holds with its original time: importing it again adds nothing.
+    said = {
+        (ln.topic, ln.channel, ln.state, ln.occurred_at) for ln in lines if ln.kind == "consent"
+    }
     chain = _Chain(session, profile, origin=origin, now=now)
     result = Recorded(entries=chain.appended)
 
@@ -283,7 +288,9 @@ def record(
         ):
             state = "pending"
         current = view.consents.get((consent.topic, consent.channel))
-        if current is not None and current.state == state and origin.occurred_at is None:
+        if current is not None and current.state == state:
+            continue
+        if (consent.topic, consent.channel, state, occurred) in said:
             continue
         if current is None and state != "pending":
             default = catalogue.default_allows(topic, consent.channel)
