@@ -1,0 +1,332 @@
+"""Bringing consents in from another system: a request's records, or a whole file.
+
+Every record is checked on its own; a bad one is reported by its place (index or line) and
+skipped, and the good ones are kept. Records are entries of source ``import`` with the other
+system's own time, so the ledger's rule holds: an imported opt-in never undoes an opt-out.
+
+A record is written only when it changes what the ledger says at its moment: importing the
+same list twice, or an old list after the customer spoke in Regard, adds nothing.
+
+An identity no customer holds is a rejection, not a new profile: a consent list says what
+people allowed, not who they are, and profiles are made by ``regard import customers`` (which
+resolves identities by the brand's rules). Import the customers first, then their consents.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from regard.config import BrandConfig
+from regard.customers import repository as customers_repository
+from regard.customers.identities import IdentityClaim, claim
+from regard.customers.importers.readers import Rejected, file_format, read_batches
+from regard.errors import InvalidInput, RegardError
+from regard.preferences import catalogue, repository, service
+from regard.preferences.catalogue import SettingProblem
+from regard.preferences.ledger import LedgerLine, applies, fold
+from regard.preferences.schemas import SYSTEM_NAME, ImportedConsent
+from regard.store.crypto import Vault
+from regard.store.database import Store, unit_of_work
+
+_FUTURE_SLACK = timedelta(minutes=5)
+_IDENTITY_COLUMNS = ("email", "phone", "external_id", "namespace")
+DEFAULT_BATCH_SIZE = 5_000
+
+
+@dataclass
+class ImportOutcome:
+    """What became of each record: ``recorded`` changed the ledger; ``unchanged`` it knew."""
+
+    received: int = 0
+    recorded: int = 0
+    unchanged: int = 0
+    rejections: list[tuple[int, list[str]]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.recorded + self.unchanged
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    index: int
+    identity: IdentityClaim
+    record: ImportedConsent
+
+
+def _validation_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        message = "not a consent field" if err.get("type") == "extra_forbidden" else err["msg"]
+        problems.append(f"{where}: {message}" if where else message)
+    return problems
+
+
+def _check(index: int, raw: object, *, brand: BrandConfig, now: datetime) -> _Checked | list[str]:
+    try:
+        record = ImportedConsent.model_validate(raw)
+    except ValidationError as exc:
+        return _validation_problems(exc)
+    problems: list[str] = []
+    who = record.customer
+    identity: IdentityClaim | None = None
+    try:
+        if who.email:
+            identity = claim("email", who.email, region=brand.region, source="")
+        elif who.phone:
+            identity = claim("phone", who.phone, region=brand.region, source="")
+        else:
+            identity = claim(
+                "external", f"{who.namespace}:{who.external_id}", region=brand.region, source=""
+            )
+    except InvalidInput as exc:
+        # The reason names the kind, never the value: rejects are read by people.
+        problems.append(f"customer: {exc.message.split(':')[0]}")
+    try:
+        catalogue.check_topic_channel(brand, record.topic, record.channel)
+    except SettingProblem as exc:
+        problems.append(str(exc))
+    if record.occurred_at > now + _FUTURE_SLACK:
+        problems.append("occurred_at: is in the future")
+    if problems or identity is None:
+        return problems
+    return _Checked(index, identity, record)
+
+
+def _line(record: ImportedConsent, seq: int) -> LedgerLine:
+    return LedgerLine(
+        entry_id=None,
+        seq=seq,
+        kind="consent",
+        topic=record.topic,
+        channel=record.channel,
+        state=record.state,
+        legal_basis=None,
+        setting=None,
+        scope=None,
+        value=None,
+        has_personal_value=False,
+        source="import",
+        actor="",
+        occurred_at=record.occurred_at.astimezone(UTC),
+    )
+
+
+def _changes_something(lines: list[LedgerLine], record: ImportedConsent) -> bool:
+    """Whether the ledger says something else at the record's moment than the record does."""
+    moment = record.occurred_at.astimezone(UTC)
+    word = fold(lines, until=moment).consents.get((record.topic, record.channel))
+    if word is None:
+        return True
+    return word.state != record.state and applies(word, _line(record, 0))
+
+
+def import_consents(
+    session: Session,
+    *,
+    brand: BrandConfig,
+    vault: Vault,
+    system: str,
+    records: Sequence[object],
+) -> ImportOutcome:
+    """Record each good record for its customer; report each bad one by its index."""
+    now = datetime.now(UTC)
+    outcome = ImportOutcome(received=len(records))
+    checked: list[_Checked] = []
+    for index, raw in enumerate(records):
+        result = _check(index, raw, brand=brand, now=now)
+        if isinstance(result, list):
+            outcome.rejections.append((index, result))
+        else:
+            checked.append(result)
+    lookups = {item.index: item.identity.lookup(vault) for item in checked}
+    owners = customers_repository.customer_ids_by_lookup(session, lookups.values())
+    per_customer: dict[int, list[_Checked]] = defaultdict(list)
+    for item in checked:
+        owner = owners.get(lookups[item.index])
+        if owner is None:
+            outcome.rejections.append(
+                (item.index, [f"no customer with that {item.identity.label}"])
+            )
+        else:
+            per_customer[owner].append(item)
+    for customer_id, items in per_customer.items():
+        try:
+            _import_for(session, customer_id, items, brand=brand, system=system, into=outcome)
+        except RegardError as exc:
+            outcome.rejections.extend((item.index, [exc.message]) for item in items)
+    outcome.rejections.sort()
+    return outcome
+
+
+def _import_for(
+    session: Session,
+    customer_id: int,
+    items: list[_Checked],
+    *,
+    brand: BrandConfig,
+    system: str,
+    into: ImportOutcome,
+) -> None:
+    """One customer's records: those that change something, one ``record`` call per moment."""
+    lines = repository.ledger_lines(session, customer_id)
+    seq = max((line.seq for line in lines), default=0)
+    # (occurred_at, wording, detail) -> changes: the service records one moment per call.
+    moments: dict[tuple[datetime, str | None, str | None], list[service.ConsentChange]] = {}
+    for item in sorted(items, key=lambda i: (i.record.occurred_at, i.index)):
+        record = item.record
+        if not _changes_something(lines, record):
+            into.unchanged += 1
+            continue
+        seq += 1
+        lines.append(_line(record, seq))
+        moment = (record.occurred_at.astimezone(UTC), record.wording_version, record.source_detail)
+        moments.setdefault(moment, []).append(
+            service.ConsentChange(record.topic, record.channel, record.state)  # type: ignore[arg-type]
+        )
+        into.recorded += 1
+    for (occurred_at, wording_version, detail), consents in moments.items():
+        service.record(
+            session,
+            customer_id,
+            brand=brand,
+            origin=service.Origin(
+                source="import",
+                actor=f"import:{system}",
+                occurred_at=occurred_at,
+                wording_version=wording_version,
+                note=detail,
+            ),
+            consents=consents,
+        )
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ConsentFileSummary:
+    """What a file import did, in the house style of ``regard import``."""
+
+    rows: int = 0
+    recorded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    rejects_path: Path | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class _RejectsFile:
+    """Rejected rows with their line and reason, readable only by the owner."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(path.name + ".partial")
+        self._handle: TextIO | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def write(self, rejected: list[Rejected]) -> None:
+        if not rejected:
+            return
+        if self._writer is None:
+            fd = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            self._writer = csv.DictWriter(self._handle, fieldnames=["line", "reason", "record"])
+            self._writer.writeheader()
+        for row in sorted(rejected, key=lambda r: r.line):
+            self._writer.writerow({"line": row.line, "reason": row.reason, "record": row.raw})
+
+    def close(self) -> Path | None:
+        if self._handle is None:
+            self.path.unlink(missing_ok=True)
+            return None
+        self._handle.close()
+        self._partial.replace(self.path)
+        return self.path
+
+
+def _nested(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat row (CSV columns) in the shape of an API record; empty cells left out."""
+    record = {k: v for k, v in row.items() if v is not None and v != ""}
+    if "customer" not in record:
+        customer = {k: record.pop(k) for k in _IDENTITY_COLUMNS if k in record}
+        record["customer"] = customer
+    return record
+
+
+def check_file_request(path: Path, *, system: str) -> None:
+    """What can be said to be wrong before reading a row."""
+    if not SYSTEM_NAME.match(system):
+        raise InvalidInput(
+            f"invalid system {system!r}: lower-case letters, digits, '-' and '_', e.g. 'crm'"
+        )
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    file_format(path)
+
+
+def import_consent_file(
+    store: Store,
+    path: Path,
+    *,
+    system: str,
+    rejects_path: Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ConsentFileSummary:
+    """Import a CSV or JSON Lines file of consents; each batch commits on its own.
+
+    A re-run after a crash completes the file: what was recorded is recognised as unchanged.
+    """
+    check_file_request(path, system=system)
+    started = time.perf_counter()
+    rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
+    summary = ConsentFileSummary()
+    try:
+        for batch in read_batches(path, batch_size=batch_size):
+            rows = [_nested(row) for row in batch.as_records()]
+            bad = list(batch.rejected)
+            with unit_of_work(store) as session:
+                outcome = import_consents(
+                    session, brand=store.brand, vault=store.vault, system=system, records=rows
+                )
+            bad.extend(
+                Rejected(
+                    batch.lines[index],
+                    "; ".join(problems),
+                    orjson.dumps(rows[index], default=str).decode(),
+                )
+                for index, problems in outcome.rejections
+            )
+            rejects.write(bad)
+            summary.rows += len(batch)
+            summary.recorded += outcome.recorded
+            summary.unchanged += outcome.unchanged
+            summary.rejected += len(bad)
+            if progress is not None:
+                progress(len(batch))
+    finally:
+        summary.rejects_path = rejects.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
