@@ -325,7 +325,7 @@ class ConsentImport(_Request):
 
     system: System = Field(description="The system the consents come from, e.g. 'crm'.")
     # Records are read one by one, so that a bad one is reported by its index and skipped.
-    records: list[dict[str, Any]] = Field(max_length=MAX_IMPORT_RECORDS)
+    records: list[Any] = Field(max_length=MAX_IMPORT_RECORDS)
 
 
 class Rejection(_Answer):
