@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/regard demo run --dir $(DEMO_DIR) --customers $(DEMO_CUSTOMERS)
 
 test: $(STAMP)
+	scripts/install-browser-test-deps || echo "browser test tools missing: tests/e2e will say why" >&2
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
