@@ -241,3 +241,68 @@ def active_subscriptions(session: Session) -> Sequence[WebhookSubscription]:
 def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(WebhookDelivery), rows)
+
+
+def subscription_by_name(session: Session, name: str) -> WebhookSubscription | None:
+    return session.scalar(select(WebhookSubscription).where(WebhookSubscription.name == name))
+
+
+def subscriptions(session: Session) -> Sequence[WebhookSubscription]:
+    return session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id)).all()
+
+
+def due_deliveries(
+    session: Session, now: datetime, *, limit: int
+) -> Sequence[tuple[WebhookDelivery, WebhookSubscription]]:
+    """Pending deliveries to live subscriptions whose time has come, oldest first.
+
+    On PostgreSQL the rows are locked and rows another worker holds are skipped, so workers
+    claiming at the same moment each get different deliveries.
+    """
+    rows = session.execute(
+        select(WebhookDelivery, WebhookSubscription)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookSubscription.disabled_at.is_(None),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def lease_delivery(session: Session, delivery_id: int, *, now: datetime, until: datetime) -> bool:
+    """Push a due delivery's next attempt to ``until``; False when another worker already did."""
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def get_delivery(session: Session, delivery_id: int) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id)
+
+
+def recent_deliveries(
+    session: Session, *, status: str | None, limit: int
+) -> Sequence[tuple[WebhookDelivery, str]]:
+    """The latest deliveries with their subscription's name, newest first."""
+    query = (
+        select(WebhookDelivery, WebhookSubscription.name)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    return [(row[0], row[1]) for row in session.execute(query).all()]
