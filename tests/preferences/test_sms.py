@@ -14,7 +14,11 @@ from regard.config import Settings, get_settings
 from regard.customers import repository as customers_repository
 from regard.customers.identities import claim
 from regard.preferences import repository, service
-from regard.preferences.keywords import keyword_of, sms_opt_in_confirmation
+from regard.preferences.keywords import (
+    keyword_of,
+    needs_sms_confirmation,
+    sms_opt_in_confirmation,
+)
 from regard.preferences.service import ConsentChange, Origin
 from regard.preferences.sms import signature
 from regard.privacy.service import create_key
@@ -287,3 +291,33 @@ def test_with_a_webhook_secret_the_signature_is_required(store: Store) -> None:
     assert forged.status_code == 403
     assert signed.status_code == 200, signed.text
     assert not allowed(store, ana, "orders", "sms")
+
+
+def test_an_sms_opt_in_made_elsewhere_asks_for_the_confirmation_text(store: Store) -> None:
+    ana = new_customer(store, phone=PHONE)
+    with unit_of_work(store) as session:
+        by_center = service.record(
+            session,
+            ana,
+            brand=store.brand,
+            origin=CUSTOMER,
+            consents=[ConsentChange("events", "sms", "opted-in")],
+        )
+        by_email = service.record(
+            session,
+            ana,
+            brand=store.brand,
+            origin=CUSTOMER,
+            consents=[ConsentChange("offers:camping", "email", "opted-in")],
+        )
+        by_import = service.record(
+            session,
+            ana,
+            brand=store.brand,
+            origin=Origin(source="import", actor="import:shop"),
+            consents=[ConsentChange("offers:footwear", "sms", "opted-in")],
+        )
+
+    assert needs_sms_confirmation(by_center.entries)
+    assert not needs_sms_confirmation(by_email.entries)
+    assert not needs_sms_confirmation(by_import.entries)

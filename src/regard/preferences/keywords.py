@@ -12,6 +12,7 @@ A text from a number proves the sender holds it, so the phone identity becomes v
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -22,7 +23,8 @@ from regard.config import BrandConfig
 from regard.customers.identities import IdentityClaim, claim
 from regard.customers.service import ProfileUpdate, Resolver
 from regard.preferences import catalogue, repository
-from regard.preferences.ledger import LedgerLine, LedgerView, fold
+from regard.preferences.ledger import RECORD_SOURCES, LedgerLine, LedgerView, fold
+from regard.preferences.models import ConsentEntry
 from regard.preferences.service import ConsentChange, Origin, record
 from regard.store.crypto import Vault
 
@@ -62,6 +64,21 @@ def sms_opt_in_confirmation(brand: BrandConfig) -> str:
     return (
         f"{brand.name}: you will get texts from us, {brand.preferences.sms_frequency}. "
         "Msg & data rates may apply. Reply HELP for help, STOP to stop."
+    )
+
+
+def needs_sms_confirmation(entries: Iterable[ConsentEntry]) -> bool:
+    """Whether a change (``Recorded.entries``) opted in to a topic on sms and must be confirmed.
+
+    The caller that recorded it sends :func:`sms_opt_in_confirmation`. Not for a START, whose
+    reply is that confirmation, nor for imports and merges, which relay an opt-in given before.
+    """
+    return any(
+        entry.kind == "consent"
+        and entry.channel == _SMS
+        and entry.state == "opted-in"
+        and entry.source not in (_SMS, *RECORD_SOURCES)
+        for entry in entries
     )
 
 
