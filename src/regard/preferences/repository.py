@@ -306,3 +306,22 @@ def recent_deliveries(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     return [(row[0], row[1]) for row in session.execute(query).all()]
+
+
+def add_link_request(
+    session: Session,
+    *,
+    address_lookup: bytes,
+    client_hash: str,
+    requested_at: datetime,
+    sent: bool,
+) -> None:
+    session.add(
+        LinkRequest(
+            address_lookup=address_lookup,
+            client_hash=client_hash,
+            requested_at=requested_at,
+            sent=sent,
+        )
+    )
+    session.flush()
