@@ -94,7 +94,8 @@ def proof(customer: str = _CUSTOMER) -> None:
     title = f"Consent history of customer {found.customer_id}"
     if merged:
         title += f" (with merged profiles {', '.join(map(str, merged))})"
-    history = Table("when", "what", "basis", "source", "actor", "wording", "hash", title=title)
+    columns = ("when (UTC)", "what", "basis", "source", "actor", "wording", "hash")
+    history = Table(*columns, title=title)
     if merged:
         history.add_column("profile", justify="right")
     for described in found.described:
