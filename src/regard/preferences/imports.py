@@ -201,9 +201,10 @@ def _import_for(
         moments.setdefault(moment, []).append(
             service.ConsentChange(record.topic, record.channel, record.state)  # type: ignore[arg-type]
         )
-        into.recorded += 1
     for (occurred_at, wording_version, detail), consents in moments.items():
-        service.record(
+        # The service may still find a change says nothing new (say, an opt-in where the
+        # default allows): what it appended is what was recorded.
+        recorded = service.record(
             session,
             customer_id,
             brand=brand,
@@ -216,6 +217,8 @@ def _import_for(
             ),
             consents=consents,
         )
+        into.recorded += len(recorded.entries)
+        into.unchanged += len(consents) - len(recorded.entries)
 
 
 # --- files ---------------------------------------------------------------------------------
