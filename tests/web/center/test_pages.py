@@ -55,6 +55,7 @@ def test_the_page_shows_what_is_saved(store: Store, client: TestClient) -> None:
 
     assert response.status_code == 200
     assert response.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     page = Page(response.text)
     assert "Your choices with Test Outfitters" in page.text
     assert "a•••@example.com" in page.text
@@ -199,3 +200,23 @@ def test_a_center_link_sent_to_an_address_proves_it(store: Store, client: TestCl
     page = Page(client.get(customer_link(store, ana, identity_id=identity_id)).text)
 
     assert "a•••@example.com verified" in page.text
+
+
+def test_a_save_that_fails_sends_no_confirmation(store: Store, mailer: MemoryMailer) -> None:
+    brand = store.brand
+    store.brand = brand.model_copy(
+        update={"preferences": brand.preferences.model_copy(update={"double_opt_in": True})}
+    )
+    ana = new_customer(store)
+    with center_client(store, mailer) as client:
+        link = customer_link(store, ana)
+        form = Page(client.get(link).text).form_data()
+        form["consent:events:email"] = ["on"]
+        form["hours_start"], form["hours_end"] = ["09:00"], [""]
+
+        response = client.post(link, data={**form, "action": "save"})
+
+        assert response.status_code == 400
+        assert "give both a start and an end" in Page(response.text).text
+        assert mailer.sent == []
+        assert ledger_size(store, ana) == 0

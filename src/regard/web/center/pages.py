@@ -35,11 +35,17 @@ from regard.web.deps import SessionDep, StoreDep
 
 router = APIRouter(include_in_schema=False)
 
-# Links in the address bar must not travel on as a Referer, be cached or be indexed.
+# Links in the address bar must not travel on as a Referer, be cached or be indexed; the pages
+# load nothing from elsewhere and may not be framed (a framed button could be clicked unseen).
 _PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
 }
 _LINK_STATUS: dict[str, int] = {"tampered": 403, "expired": 410, "revoked": 410}
 _TIME_ZONES = sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC")
