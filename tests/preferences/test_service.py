@@ -3,7 +3,9 @@ merges, tamper detection and consent imports."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +319,38 @@ def test_a_reimported_stale_list_changes_nothing(store: Store) -> None:
         assert [e.entry_hash for e in service.history(session, ana)] == before
     assert state(store, ana, "offers:camping", "email") == "opted-out"
     assert verify(store).ok
+
+
+def test_a_json_lines_file_takes_nested_or_flat_records(store: Store, tmp_path: Path) -> None:
+    ana = new_customer(store, email="ana@example.com", phone="+31612345678")
+    path = tmp_path / "consents.jsonl"
+    lines = [
+        consent("ana@example.com", "events", "email", "opted-in", T1),
+        {**consent("x", "events", "sms", "opted-out", T2), "customer": {"phone": "0612345678"}},
+        {
+            "email": "ana@example.com",
+            "topic": "events",
+            "channel": "push",
+            "state": "opted-in",
+            "occurred_at": T2.isoformat(),
+        },
+        {
+            "email": "ana@example.com",
+            "topic": "events",
+            "channel": "push",
+            "state": "yes",
+            "occurred_at": T2.isoformat(),
+            "colour": "blue",
+        },
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    summary = imports.import_consent_file(store, path, system="crm", batch_size=2)
+
+    assert (summary.rows, summary.recorded, summary.rejected) == (4, 3, 1)
+    assert summary.rejects_path == tmp_path / "consents.jsonl.rejects.csv"
+    rejects = summary.rejects_path.read_text(encoding="utf-8")
+    assert "state: must be opted-in or opted-out" in rejects
+    assert "colour: not a consent field" in rejects
+    assert state(store, ana, "events", "sms") == "opted-out"
+    assert state(store, ana, "events", "push") == "opted-in"
