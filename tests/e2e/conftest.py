@@ -6,7 +6,8 @@ still cannot be had the tests skip, saying why; under ``CI=true`` they fail inst
 build is ever downloaded: Playwright only drives the Chromium the system has.
 
 Each test gets its own migrated SQLite store with one customer (email address, phone number and a
-push device) and its own server, so no test sees another's changes.
+push device) and its own server, so no test sees another's changes. The center's own mail is
+written as ``.eml`` files under the test's tmp_path, with links to the served address.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +43,12 @@ from playwright.sync_api import Error as PlaywrightError
 
 from regard import runtime
 from regard.app import create_app
+from regard.delivery.mail import FileMailer
 from regard.preferences import links, service
 from regard.preferences.service import Preferences
 from regard.store import migrate
 from regard.store.database import Store, open_store, unit_of_work
+from regard.web.center.flows import CenterMail
 from tests.conftest import brand_for_tests, make_settings
 from tests.preferences.support import new_customer
 
@@ -141,6 +147,7 @@ class Site:
     base_url: str
     store: Store
     customer: Customer
+    mail_dir: Path
 
     def token(self, purpose: links.Purpose, **claims: Any) -> str:
         with unit_of_work(self.store) as session:
@@ -158,16 +165,39 @@ class Site:
         with unit_of_work(self.store) as session:
             return service.verify(session).ok
 
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        """The messages the center has sent to ``address``, oldest first."""
+        parser = BytesParser(policy=policy.default)
+        found = []
+        for path in sorted(self.mail_dir.glob("*.eml")):
+            message = parser.parsebytes(path.read_bytes())
+            assert isinstance(message, EmailMessage)
+            if message["To"] == address:
+                found.append(message)
+        return found
+
+    def wait_for_mail(self, address: str, *, count: int = 1) -> list[EmailMessage]:
+        """The messages to ``address`` once there are ``count`` (mail goes out after the answer)."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(found := self.mail_to(address)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
 
 class _Serving:
     """uvicorn in a background thread, on a port the kernel picked."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, mail_dir: Path) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        app = create_app(store)
+        # The real mailer of a development setup, kept inside the test's directory.
+        app.state.center_mail = CenterMail(
+            mailer=FileMailer(mail_dir), public_url=self.base_url, sender="choices@example.com"
+        )
         config = uvicorn.Config(
-            create_app(store),
+            app,
             http="h11",
             ws="none",
             lifespan="off",
@@ -221,7 +251,8 @@ def site(tmp_path: Path, browser_tools: BrowserTools) -> Iterator[Site]:
             session, customer_id, name="Ana's phone", platform="ios", token=f"tok-{serial}"
         )
         handle = device.handle
-    serving = _Serving(store)
+    mail_dir = tmp_path / "mail"
+    serving = _Serving(store, mail_dir=mail_dir)
     serving.start()
     try:
         yield Site(
@@ -235,6 +266,7 @@ def site(tmp_path: Path, browser_tools: BrowserTools) -> Iterator[Site]:
                 device_handle=handle,
                 device_name="Ana's phone",
             ),
+            mail_dir=mail_dir,
         )
     finally:
         serving.stop()
