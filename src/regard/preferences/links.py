@@ -111,20 +111,24 @@ def open_token(
     brand: BrandConfig,
     vault: Vault | None = None,
     now: datetime | None = None,
+    to_opt_out: bool = False,
 ) -> LinkClaims:
     """The claims of a valid link, following merges to today's profile; else :class:`LinkProblem`.
 
     A link signed for another purpose fails as tampered: an unsubscribe link never opens the
-    preference center, and the other way round.
+    preference center, and the other way round. ``to_opt_out`` opens an authentic link of any
+    age, revoked or not, for the one thing that is always safe to honour: an opt-out. Mailbox
+    providers send one-click unsubscribes for old messages too, and refusing one would keep
+    sending to someone who asked to stop.
     """
     serializer = _serializer(vault or current_vault(), purpose)
     try:
-        payload = serializer.loads(token, max_age=max_age(brand, purpose))
+        payload = serializer.loads(token, max_age=None if to_opt_out else max_age(brand, purpose))
     except SignatureExpired as exc:
         raise LinkProblem("expired") from exc
     except BadSignature as exc:
         raise LinkProblem("tampered") from exc
-    if now is not None:  # a clock given by tests: expiry against it
+    if now is not None and not to_opt_out:  # a clock given by tests: expiry against it
         signed_at = serializer.loads(token, return_timestamp=True)[1]
         if (now - signed_at.astimezone(UTC)).total_seconds() > max_age(brand, purpose):
             raise LinkProblem("expired")
@@ -138,7 +142,7 @@ def open_token(
         if survivor is None:
             raise LinkProblem("revoked")  # erased: the link leads nowhere
         customer_id = survivor
-    if generation < repository.link_generation(session, customer_id):
+    if not to_opt_out and generation < repository.link_generation(session, customer_id):
         raise LinkProblem("revoked")
     return LinkClaims(
         customer_id=customer_id,

@@ -191,6 +191,33 @@ def test_one_click_opts_out_at_once_and_the_page_offers_undo(
     assert "You get Offers on camping gear by email now." in Page(client.get(link).text).text
 
 
+def test_one_click_is_honoured_from_an_old_or_revoked_link_but_undo_is_not(
+    store: Store, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = new_customer(store)
+    _opt_in(store, ana, "offers:camping", "email")
+    _opt_in(store, ana, "offers:footwear", "email")
+    days = store.brand.preferences.unsubscribe_link_days
+    monkeypatch.setattr(
+        itsdangerous.timed.TimestampSigner,
+        "get_timestamp",
+        lambda self: int(time.time()) - (days + 1) * 86_400,
+    )
+    old = customer_link(store, ana, "unsubscribe", topic="offers:camping", channel="email")
+    monkeypatch.undo()
+    revoked = customer_link(store, ana, "unsubscribe", topic="offers:footwear", channel="email")
+    with unit_of_work(store) as session:
+        links.revoke(session, ana)
+
+    for link in (old, revoked):
+        assert client.post(link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        assert client.post(f"{link}/undo").status_code == 410
+    assert not _allowed(store, ana, "offers:camping", "email")
+    assert not _allowed(store, ana, "offers:footwear", "email")
+    tampered = revoked[:-2] + "xx"
+    assert client.post(tampered, data={"List-Unsubscribe": "One-Click"}).status_code == 403
+
+
 def test_the_unsubscribe_button_works_without_the_one_click_body(
     store: Store, client: TestClient
 ) -> None:

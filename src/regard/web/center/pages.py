@@ -125,8 +125,10 @@ def _link_problem(request: Request, problem: LinkProblem) -> Response:
     )
 
 
-def _open(session: Session, token: str, purpose: Purpose, brand: BrandConfig) -> LinkClaims:
-    claims = links.open_token(session, token, purpose=purpose, brand=brand)
+def _open(
+    session: Session, token: str, purpose: Purpose, brand: BrandConfig, *, to_opt_out: bool = False
+) -> LinkClaims:
+    claims = links.open_token(session, token, purpose=purpose, brand=brand, to_opt_out=to_opt_out)
     if purpose != "center" and (claims.topic is None or claims.channel is None):
         raise LinkProblem("tampered")
     if claims.topic is not None and (
@@ -421,9 +423,13 @@ def unsubscribe_page(
 def unsubscribe(
     request: Request, token: str, session: SessionDep, store: StoreDep, submitted: FormDep
 ) -> Response:
-    """RFC 8058: a POST with ``List-Unsubscribe=One-Click`` opts out at once, with no page."""
+    """RFC 8058: a POST with ``List-Unsubscribe=One-Click`` opts out at once, with no page.
+
+    An opt-out is honoured from an authentic link however old, even after the customer's links
+    were revoked: only the pages that show or restore anything require a valid link.
+    """
     try:
-        claims = _open(session, token, "unsubscribe", store.brand)
+        claims = _open(session, token, "unsubscribe", store.brand, to_opt_out=True)
     except LinkProblem as problem:
         return _link_problem(request, problem)
     _set_cell(request, session, claims, state="opted-out", source="one-click", brand=store.brand)
