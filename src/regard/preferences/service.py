@@ -288,7 +288,9 @@ def record(
         ):
             state = "pending"
         current = view.consents.get((consent.topic, consent.channel))
-        if current is not None and current.state == state:
+        # A record with its own time (an import) may fill in history even where the state
+        # already agrees; the exact same record twice is still written once.
+        if current is not None and current.state == state and origin.occurred_at is None:
             continue
         if (consent.topic, consent.channel, state, occurred) in said:
             continue
@@ -335,13 +337,44 @@ def record(
         append(kind="setting", setting=change.setting, scope=change.scope, value=change.value)
     if result.entries:
         session.flush()
-        _refresh_cache(session, profile, now)
+        _refresh_cache(
+            session, profile, now, lines=lines + [line_of(entry) for entry in result.entries]
+        )
         _publish(session, customer_id, result.entries, now)
     return result
 
 
-def _refresh_cache(session: Session, profile: PreferenceProfile, now: datetime) -> LedgerView:
-    view = fold(repository.ledger_lines(session, profile.customer_id))
+def line_of(entry: ConsentEntry) -> LedgerLine:
+    """What the fold needs of an entry just written."""
+    return LedgerLine(
+        entry_id=entry.id,
+        seq=entry.seq,
+        kind=entry.kind,
+        topic=entry.topic,
+        channel=entry.channel,
+        state=entry.state,
+        legal_basis=entry.legal_basis,
+        setting=entry.setting,
+        scope=entry.scope,
+        value=entry.value,
+        has_personal_value=entry.value_digest is not None,
+        source=entry.source,
+        actor=entry.actor,
+        occurred_at=entry.occurred_at,
+    )
+
+
+def _refresh_cache(
+    session: Session,
+    profile: PreferenceProfile,
+    now: datetime,
+    *,
+    lines: list[LedgerLine] | None = None,
+) -> LedgerView:
+    """Rewrite the cached state from the ledger (``lines``: the whole chain, when at hand)."""
+    if lines is None:
+        lines = repository.ledger_lines(session, profile.customer_id)
+    view = fold(lines)
     repository.replace_consent_states(
         session,
         profile.customer_id,
