@@ -8,13 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from regard import runtime
+from regard.app import create_app
 from regard.cli import app
 from regard.demo.generator import DemoManifest
 
 runner = CliRunner()
+
+
+def _line_with(output: str, text: str) -> str:
+    return next(line for line in output.splitlines() if text in line)
 
 
 @pytest.fixture
@@ -65,6 +71,16 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
         rejects = demo_file.path.with_name(f"{demo_file.path.name}.rejects.csv")
         # One header line, then one line per row broken on purpose.
         assert len(rejects.read_text().splitlines()) == demo_file.bad_rows + 1
+    consent_rejects = tmp_path / "crm_consents.csv.rejects.csv"
+    assert len(consent_rejects.read_text().splitlines()) == 5 + 1
+    assert "chains verified" in first.output
+    ledger_line = _line_with(first.output, "ledger entries")
+    # The printed preference link opens this customer's page.
+    link = _line_with(first.output, "/p/").strip()
+    client = TestClient(create_app(runtime.store()))
+    page = client.get(link.removeprefix("http://127.0.0.1:8000"))
+    assert page.status_code == 200
+    assert "Save my choices" in page.text
     runtime.store().engine.dispose()
     runtime.use_store(None)
 
@@ -74,6 +90,8 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     assert "Using the demo files" in second.output
     assert manifest.files[0].path.stat().st_mtime_ns == stamp
     assert json.loads(keys_file.read_text()) == keys
+    # The customers' word is recorded once: a second run adds nothing to the ledger.
+    assert _line_with(second.output, "ledger entries") == ledger_line
     # Nothing new: every good row is a duplicate the second time.
     assert "Import" in second.output
     for line in second.output.splitlines():

@@ -171,11 +171,12 @@ def run(
     )
     results = _import_with_progress(store, manifest)
     console.print(_summary_table(results))
+    base = f"http://{host}:{port}"
+    voices = _customers_speak(store, manifest, directory, seed=seed)
     with unit_of_work(store) as session:
         profiles = customers_repository.count_customers(session)
         events = customers_repository.count_events(session)
     example = loading.example_customer(manifest)
-    base = f"http://{host}:{port}"
     shop_key = demo_keys.write.get("shop", next(iter(demo_keys.write.values())))
     event = (
         f'{{"userId": "{example.shop_id}", "event": "product_viewed", '
@@ -192,11 +193,68 @@ def run(
         "  An event from the web shop, with its write key:",
         f"    curl -u {shop_key}: -H 'Content-Type: application/json' -d '{event}' {base}/v1/track",
         f"  Keys: {directory / loading.KEYS_FILE}",
+        "",
+        "[bold]Preferences[/]: "
+        f"{voices.report.entries:,} ledger entries for {voices.report.customers:,} customers, "
+        + ("chains verified" if voices.report.ok else "[red]VERIFY FAILED[/]")
+        + f" (anchor {voices.report.anchor[:16]}…).",
     ]
+    lines += _preference_lines(store, example.email, base, directory)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     if serve:
         from regard.app import create_app
         from regard.web.serving import serve as serve_app
 
-        serve_app(create_app(store), host=host, port=port)
+        app = create_app(store)
+        app.state.center_mail = loading.demo_mail(directory, public_url=base)
+        serve_app(app, host=host, port=port)
+
+
+def _customers_speak(
+    store: Store, manifest: DemoManifest, directory: Path, *, seed: int
+) -> loading.PreferencesLoaded:
+    """The consent history from the old newsletter tool, then a month of customers' own word."""
+    loaded = loading.load_preferences(store, manifest, directory, seed=seed)
+    imported = loaded.imported
+    console.print(
+        f"Consent history from the old newsletter tool ({loaded.consents_file.name}): "
+        f"{imported.rows:,} rows, {imported.recorded:,} recorded, "
+        f"{imported.unchanged:,} already known, {imported.rejected:,} rejected "
+        f"({loaded.expected_rejects} broken on purpose)"
+        + (f"; rejects in {imported.rejects_path.name}" if imported.rejects_path else "")
+        + ".",
+        highlight=False,
+    )
+    voices = loaded.voices
+    console.print(
+        f"Customers' own word: {voices.devices:,} phones and tablets registered for push, "
+        f"{voices.center_visits:,} preference-center visits "
+        f"({voices.confirmations:,} email opt-ins confirmed from the inbox), "
+        f"{voices.one_click:,} one-click unsubscribes, {loaded.sms_stops} SMS STOP replies.",
+        highlight=False,
+    )
+    return loaded
+
+
+def _preference_lines(store: Store, email: str, base: str, directory: Path) -> list[str]:
+    found = loading.preference_links(store, email, base)
+    if found is None:
+        return []
+    center, unsubscribe, customer_id = found
+    settings = loading.demo_settings(directory)
+    env = (
+        f"REGARD_DATABASE_URL={settings.database_url} "
+        f"REGARD_BRAND_CONFIG={settings.brand_config.resolve()}"
+    )
+    return [
+        f"  This customer's preference center (a signed link, valid "
+        f"{store.brand.preferences.link_days} days):",
+        f"    {center}",
+        "  One-click unsubscribe from camping offers by email (RFC 8058):",
+        f"    curl -d List-Unsubscribe=One-Click {unsubscribe}",
+        f"  Ask for a link by email: {base}/p   (mail lands in {directory / loading.MAIL_DIR})",
+        "  The proof of their consent, and a check of the whole ledger:",
+        f"    {env} .venv/bin/regard consent proof {customer_id}",
+        f"    {env} .venv/bin/regard consent verify",
+    ]

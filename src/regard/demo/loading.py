@@ -12,22 +12,35 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import polars as pl
 
 from regard.config import Settings
-from regard.customers.identities import normalize_email
+from regard.customers import repository as customers_repository
+from regard.customers.identities import claim, normalize_email
 from regard.customers.importers import ImportSummary, import_file
-from regard.demo.generator import DemoFile, DemoManifest, generate
+from regard.delivery.mail import FileMailer
+from regard.demo.consents import write_consents
+from regard.demo.generator import BRAND_CONFIG, DemoFile, DemoManifest, generate
+from regard.demo.preferences import CustomerVoices, simulate
 from regard.errors import InvalidInput, Unauthorized
+from regard.preferences import keywords, links
+from regard.preferences import repository as preferences_repository
+from regard.preferences import service as preferences_service
+from regard.preferences.imports import ConsentFileSummary, import_consent_file
+from regard.preferences.service import VerifyReport
 from regard.privacy import service as keys
 from regard.store import migrate
 from regard.store.database import Store, open_store, unit_of_work
+from regard.web.center.flows import CenterMail
 
 KEYS_FILE = "keys.json"
 DATABASE_FILE = "regard.db"
+MAIL_DIR = "mail-outbox"
+# Demo customers who text STOP to the brand's number.
+SMS_STOPS = 12
 
 
 def ensure_generated(
@@ -39,6 +52,8 @@ def ensure_generated(
     """
     found = DemoManifest.read(directory)
     if found is not None and found.matches(customers=customers, seed=seed, until=until):
+        # The brand's configuration follows the release, whatever the files were made by.
+        (directory / "regard.toml").write_bytes(BRAND_CONFIG.read_bytes())
         return found, False
     return generate(directory, customers=customers, seed=seed, until=until), True
 
@@ -154,3 +169,91 @@ def example_customer(manifest: DemoManifest) -> ExampleCustomer:
             except InvalidInput:
                 continue
     raise LookupError("no valid customer in the first rows of the shop's file")
+
+
+@dataclass(frozen=True)
+class PreferencesLoaded:
+    consents_file: Path
+    expected_rejects: int
+    imported: ConsentFileSummary
+    voices: CustomerVoices
+    sms_stops: int
+    report: VerifyReport
+
+
+def load_preferences(
+    store: Store, manifest: DemoManifest, directory: Path, *, seed: int
+) -> PreferencesLoaded:
+    """The old system's consents imported, the customers' own word recorded, the ledger checked."""
+    shop = next(f for f in manifest.files if f.kind == "customers" and f.source == "shop")
+    until = datetime.combine(manifest.until, time(), tzinfo=UTC)
+    written = write_consents(directory, shop_customers=shop.path, seed=seed, until=until)
+    imported = import_consent_file(store, written.path, system="crm")
+    voices = simulate(store, seed=seed)
+    stops = _sms_stops(store, manifest, seed=seed)
+    with unit_of_work(store) as session:
+        report = preferences_service.verify(session)
+    return PreferencesLoaded(
+        consents_file=written.path,
+        expected_rejects=written.bad_rows,
+        imported=imported,
+        voices=voices,
+        sms_stops=stops,
+        report=report,
+    )
+
+
+def _sms_stops(store: Store, manifest: DemoManifest, *, seed: int) -> int:
+    """A few customers reply STOP to a text, as the SMS provider's webhook would tell Regard."""
+    shop = next(f for f in manifest.files if f.kind == "customers" and f.source == "shop")
+    phones = [
+        p
+        for (p,) in pl.read_csv(shop.path, infer_schema=False)
+        .select("phone")
+        .drop_nulls()
+        .iter_rows()
+    ]
+    stops = 0
+    for phone in phones[seed % 7 :: 97][:SMS_STOPS]:
+        try:
+            with unit_of_work(store) as session:
+                keywords.answer(
+                    session, sender=phone, body="STOP", brand=store.brand, vault=store.vault
+                )
+        except InvalidInput:
+            continue  # a number broken on purpose in the demo files
+        stops += 1
+    return stops
+
+
+def preference_links(store: Store, email: str, base: str) -> tuple[str, str, int] | None:
+    """A customer's preference-center link and one-click unsubscribe link, and their id."""
+    lookup = claim("email", email, region=store.brand.region, source="demo").lookup(store.vault)
+    with unit_of_work(store) as session:
+        found = customers_repository.customer_ids_by_lookup(session, [lookup]).get(lookup)
+        if found is None:
+            return None
+        identity = preferences_repository.identity_by_lookup(session, lookup)
+        center = links.issue(
+            session,
+            found,
+            purpose="center",
+            identity_id=identity.id if identity is not None else None,
+        )
+        unsubscribe = links.issue(
+            session, found, purpose="unsubscribe", topic="offers:camping", channel="email"
+        )
+    return (
+        links.url_for(base, "center", center),
+        links.url_for(base, "unsubscribe", unsubscribe),
+        found,
+    )
+
+
+def demo_mail(directory: Path, *, public_url: str) -> CenterMail:
+    """The demo's email goes to files beside its database, and its links to the demo's server."""
+    return CenterMail(
+        mailer=FileMailer(directory / MAIL_DIR),
+        public_url=public_url,
+        sender="preferences@northwind.example",
+    )
