@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from regard.customers.models import CustomerMerge, Identity
@@ -23,13 +25,41 @@ from regard.preferences.models import (
 )
 
 
-def profile_for_update(session: Session, customer_id: int) -> PreferenceProfile | None:
-    """The customer's cached profile, locked on PostgreSQL so appends to one chain queue up."""
-    return session.scalar(
+def lock_chain(
+    session: Session, customer_id: int, *, head_seq: int, head_hash: str, at: datetime
+) -> PreferenceProfile:
+    """The customer's profile row, created if missing and locked until the transaction ends,
+    so that appends to one chain queue up instead of forking it.
+
+    The statement that creates the row (or does nothing when it exists) is a write: on SQLite it
+    opens the write transaction at once, so this transaction's reads that follow see every
+    append committed before it; on PostgreSQL the row lock does the same.
+    """
+    values = {
+        "customer_id": customer_id,
+        "settings": {},
+        "head_seq": head_seq,
+        "head_hash": head_hash,
+        "updated_at": at,
+    }
+    dialect = session.get_bind().dialect.name
+    statement = (
+        postgresql_insert(PreferenceProfile)
+        if dialect == "postgresql"
+        else sqlite_insert(PreferenceProfile)
+    )
+    session.execute(
+        statement.values(**values).on_conflict_do_nothing(index_elements=["customer_id"]),
+        execution_options={"synchronize_session": False},
+    )
+    profile = session.scalar(
         select(PreferenceProfile)
         .where(PreferenceProfile.customer_id == customer_id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    assert profile is not None
+    return profile
 
 
 def get_profile(session: Session, customer_id: int) -> PreferenceProfile | None:

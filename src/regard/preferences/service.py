@@ -164,21 +164,13 @@ def _check(
 
 
 def _profile(session: Session, customer_id: int, now: datetime) -> PreferenceProfile:
-    profile = repository.profile_for_update(session, customer_id)
-    if profile is None:
-        if customers_repository.get_customer(session, customer_id) is None:
-            raise NotFound(f"no customer {customer_id}")
-        seq, head = repository.chain_head(session, customer_id)
-        profile = PreferenceProfile(
-            customer_id=customer_id,
-            settings={},
-            head_seq=seq,
-            head_hash=head or GENESIS,
-            updated_at=now,
-        )
-        session.add(profile)
-        session.flush()
-    return profile
+    """The customer's profile, locked: one change at a time is appended to a chain."""
+    if not customers_repository.customer_exists(session, customer_id):
+        raise NotFound(f"no customer {customer_id}")
+    seq, head = repository.chain_head(session, customer_id)
+    return repository.lock_chain(
+        session, customer_id, head_seq=seq, head_hash=head or GENESIS, at=now
+    )
 
 
 class _Chain:
@@ -669,7 +661,7 @@ def rebuild(session: Session, *, customer_ids: Iterable[int] | None = None) -> i
     now = _now()
     done = 0
     for cid in ids:
-        if customers_repository.get_customer(session, cid) is None:
+        if not customers_repository.customer_exists(session, cid):
             continue  # merged or erased: the ledger keeps its chain, there is nothing to cache
         profile = _profile(session, cid, now)
         seq, head = repository.chain_head(session, cid)
