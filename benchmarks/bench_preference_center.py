@@ -55,7 +55,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 class Request:
     method: str
     path: str
-    form: dict[str, str] | None = None
+    form: list[tuple[str, str]] | dict[str, str] | None = None
 
 
 @dataclass
@@ -150,8 +150,8 @@ def build_store(directory: Path, *, customers: int) -> tuple[list[str], list[str
     return center, unsubscribe
 
 
-def save_form(rng: random.Random) -> dict[str, str]:
-    """A realistic save: a few boxes ticked, a frequency, quiet hours, days."""
+def save_form(rng: random.Random) -> list[tuple[str, str]]:
+    """What the page submits when a customer ticks a few boxes and changes their timing."""
     form = {
         "action": "save",
         "frequency": rng.choice(["as-it-happens", "daily", "weekly", "monthly"]),
@@ -164,7 +164,8 @@ def save_form(rng: random.Random) -> dict[str, str]:
     for topic in ("product-news", "offers:camping", "offers:footwear", "events"):
         if rng.random() < 0.5:
             form[f"consent:{topic}:email"] = "on"
-    return form
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    return [*form.items(), *(("days", day) for day in days[: rng.randint(2, 7)])]
 
 
 async def _send(session: aiohttp.ClientSession, base: str, request: Request) -> bool:

@@ -91,6 +91,11 @@ def insert_profiles(
         session.execute(insert(Identity), identities)
 
 
+def customer_exists(session: Session, customer_id: int) -> bool:
+    """Whether the profile exists, without loading (or decrypting) any of it."""
+    return session.scalar(select(Customer.id).where(Customer.id == customer_id)) is not None
+
+
 def get_customer(session: Session, customer_id: int) -> Customer | None:
     return session.scalars(
         select(Customer)

@@ -137,7 +137,7 @@ def open_token(
         generation = int(payload.get("g", 0))
     except (KeyError, TypeError, ValueError) as exc:
         raise LinkProblem("tampered") from exc
-    if customers_repository.get_customer(session, customer_id) is None:
+    if not customers_repository.customer_exists(session, customer_id):
         survivor = customers_repository.survivor_of(session, customer_id)
         if survivor is None:
             raise LinkProblem("revoked")  # erased: the link leads nowhere

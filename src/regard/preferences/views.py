@@ -32,7 +32,7 @@ from regard.store.crypto import Vault
 
 def live_customer_id(session: Session, customer_id: int) -> int:
     """The customer with this id, or the one a merged profile went to; else ``NotFound``."""
-    if customers_repository.get_customer(session, customer_id) is not None:
+    if customers_repository.customer_exists(session, customer_id):
         return customer_id
     survivor = customers_repository.survivor_of(session, customer_id)
     if survivor is None:

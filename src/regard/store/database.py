@@ -37,6 +37,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_SERVER_POOL: dict[str, Any] = {"pool_size": 40, "max_overflow": 10}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3)."""
     parsed = make_url(url)
@@ -45,10 +48,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        # The web server runs up to 40 requests at once in worker threads: keep a connection
+        # for each, rather than opening (and setting up) a new one per request under load.
+        pool = {} if parsed.database in (None, "", ":memory:") else _SERVER_POOL
+        engine = create_engine(parsed, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def key_file_for(settings: Settings) -> Path:

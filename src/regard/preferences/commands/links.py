@@ -36,7 +36,7 @@ def create(
         if channel not in store.brand.channels:
             raise InvalidInput(f"{store.brand.name} does not use the channel {channel!r}")
     with unit_of_work(store) as session:
-        if customers_repository.get_customer(session, customer_id) is None:
+        if not customers_repository.customer_exists(session, customer_id):
             raise NotFound(f"no customer {customer_id}")
         token = links.issue(
             session,
@@ -56,7 +56,7 @@ def create(
 def revoke(customer_id: int = typer.Argument(..., help="The customer's id.")) -> None:
     """Stop every link issued to the customer so far; old links show that they were withdrawn."""
     with unit_of_work(runtime.store()) as session:
-        if customers_repository.get_customer(session, customer_id) is None:
+        if not customers_repository.customer_exists(session, customer_id):
             raise NotFound(f"no customer {customer_id}")
         generation = links.revoke(session, customer_id)
     console.print(f"Links of customer {customer_id} revoked (now generation {generation}).")
