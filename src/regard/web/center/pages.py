@@ -63,6 +63,8 @@ def time_zone_options(selected: str | None) -> Markup:
         )
         for zone in _TIME_ZONES
     )
+
+
 _LANGUAGE_NAMES = {
     "da": "Dansk",
     "de": "Deutsch",
