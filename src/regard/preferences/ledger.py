@@ -145,9 +145,22 @@ def applies(current: ConsentWord | None, line: LedgerLine) -> bool:
     return line.state == "opted-out" or line.source in CUSTOMER_SOURCES
 
 
-def fold(lines: Iterable[LedgerLine], *, until: datetime | None = None) -> LedgerView:
-    """The state after ``lines`` (one customer's), optionally as it stood at ``until``."""
+def fold(
+    lines: Iterable[LedgerLine],
+    *,
+    until: datetime | None = None,
+    start: LedgerView | None = None,
+) -> LedgerView:
+    """The state after ``lines`` (one customer's), optionally as it stood at ``until``.
+
+    ``start`` is the state before ``lines`` when every one of them came after it (new entries
+    on top of the cached state); it is left unchanged.
+    """
     view = LedgerView()
+    if start is not None:
+        view.consents = dict(start.consents)
+        view.settings = {name: dict(scopes) for name, scopes in start.settings.items()}
+        view.personal = {name: dict(scopes) for name, scopes in start.personal.items()}
     ordered = sorted(lines, key=lambda line: (line.occurred_at, line.seq))
     for line in ordered:
         if until is not None and line.occurred_at > until:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from regard.preferences.models import (
 
 def lock_chain(
     session: Session, customer_id: int, *, head_seq: int, head_hash: str, at: datetime
-) -> PreferenceProfile:
+) -> tuple[PreferenceProfile, bool]:
     """The customer's profile row, created if missing and locked until the transaction ends,
     so that appends to one chain queue up instead of forking it.
 
@@ -48,7 +48,7 @@ def lock_chain(
         if dialect == "postgresql"
         else sqlite_insert(PreferenceProfile)
     )
-    session.execute(
+    created = session.execute(
         statement.values(**values).on_conflict_do_nothing(index_elements=["customer_id"]),
         execution_options={"synchronize_session": False},
     )
@@ -59,7 +59,7 @@ def lock_chain(
         .execution_options(populate_existing=True)
     )
     assert profile is not None
-    return profile
+    return profile, getattr(created, "rowcount", 0) == 1
 
 
 def get_profile(session: Session, customer_id: int) -> PreferenceProfile | None:
@@ -158,8 +158,21 @@ def chain_heads(session: Session) -> dict[int, tuple[int, str]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def replace_consent_states(session: Session, customer_id: int, rows: list[dict[str, Any]]) -> None:
-    session.execute(delete(ConsentState).where(ConsentState.customer_id == customer_id))
+def replace_consent_states(
+    session: Session,
+    customer_id: int,
+    rows: list[dict[str, Any]],
+    *,
+    only: Iterable[tuple[str, str]] | None = None,
+) -> None:
+    """Write the cached consent of a customer: every cell, or ``only`` the cells named."""
+    statement = delete(ConsentState).where(ConsentState.customer_id == customer_id)
+    if only is not None:
+        cells = list(only)
+        if not cells:
+            return
+        statement = statement.where(tuple_(ConsentState.topic, ConsentState.channel).in_(cells))
+    session.execute(statement)
     if rows:
         session.execute(insert(ConsentState), rows)
 

@@ -163,14 +163,36 @@ def _check(
     return cleaned
 
 
-def _profile(session: Session, customer_id: int, now: datetime) -> PreferenceProfile:
-    """The customer's profile, locked: one change at a time is appended to a chain."""
+def _profile(session: Session, customer_id: int, now: datetime) -> tuple[PreferenceProfile, bool]:
+    """The customer's profile, locked: one change at a time is appended to a chain. Also says
+    whether the profile was made just now (its cached state then still has to be built)."""
     if not customers_repository.customer_exists(session, customer_id):
         raise NotFound(f"no customer {customer_id}")
     seq, head = repository.chain_head(session, customer_id)
     return repository.lock_chain(
         session, customer_id, head_seq=seq, head_hash=head or GENESIS, at=now
     )
+
+
+def _cached_view(session: Session, profile: PreferenceProfile) -> LedgerView:
+    """The state as the cache holds it: what the fold of the whole chain gave last time."""
+    view = LedgerView()
+    for row in repository.consent_states(session, profile.customer_id):
+        view.consents[(row.topic, row.channel)] = ConsentWord(
+            state=row.state,  # type: ignore[arg-type]
+            legal_basis=row.legal_basis,
+            source=row.source,
+            actor="",
+            occurred_at=row.occurred_at,
+            entry_id=row.entry_id,
+        )
+    settings = dict(profile.settings or {})
+    personal = settings.pop(_PERSONAL, {})
+    view.settings = {name: dict(scopes) for name, scopes in settings.items()}
+    view.personal = {
+        name: {k: int(v) for k, v in scopes.items()} for name, scopes in personal.items()
+    }
+    return view
 
 
 class _Chain:
@@ -253,10 +275,15 @@ def record(
     """
     now = _now()
     cleaned = _check(brand, consents, settings, origin, now)
-    profile = _profile(session, customer_id, now)
-    lines = repository.ledger_lines(session, customer_id)
-    view = fold(lines)
-    occurred = origin.occurred_at or now
+    profile, created = _profile(session, customer_id, now)
+    # A change said now comes after everything in the chain: it applies on top of the cached
+    # state. A dated record (an import) may belong anywhere in the history: the whole chain is
+    # read and folded again.
+    incremental = origin.occurred_at is None and not (created and profile.head_seq > 0)
+    lines = [] if incremental else repository.ledger_lines(session, customer_id)
+    view = _cached_view(session, profile) if incremental else fold(lines)
+    # Within the allowed clock drift, a time ahead of ours counts as now.
+    occurred = min(origin.occurred_at, now) if origin.occurred_at else now
     # What the ledger already holds with its original time: importing it again adds nothing.
     said = {
         (ln.topic, ln.channel, ln.state, ln.occurred_at) for ln in lines if ln.kind == "consent"
@@ -329,9 +356,11 @@ def record(
         append(kind="setting", setting=change.setting, scope=change.scope, value=change.value)
     if result.entries:
         session.flush()
-        _refresh_cache(
-            session, profile, now, lines=lines + [line_of(entry) for entry in result.entries]
-        )
+        added = [line_of(entry) for entry in result.entries]
+        if incremental:
+            _write_cache(session, profile, fold(added, start=view), now, before=view)
+        else:
+            _refresh_cache(session, profile, now, lines=lines + added)
         _publish(session, customer_id, result.entries, now)
     return result
 
@@ -367,6 +396,24 @@ def _refresh_cache(
     if lines is None:
         lines = repository.ledger_lines(session, profile.customer_id)
     view = fold(lines)
+    _write_cache(session, profile, view, now)
+    return view
+
+
+def _write_cache(
+    session: Session,
+    profile: PreferenceProfile,
+    view: LedgerView,
+    now: datetime,
+    *,
+    before: LedgerView | None = None,
+) -> None:
+    """Store ``view`` as the cached state; with ``before``, only the cells that changed."""
+    changed = (
+        None
+        if before is None
+        else [key for key, word in view.consents.items() if before.consents.get(key) != word]
+    )
     repository.replace_consent_states(
         session,
         profile.customer_id,
@@ -382,7 +429,9 @@ def _refresh_cache(
                 "entry_id": word.entry_id,
             }
             for (topic, channel), word in view.consents.items()
+            if changed is None or (topic, channel) in changed
         ],
+        only=changed,
     )
     document: dict[str, Any] = dict(settings_document(view))
     personal = {name: dict(scopes) for name, scopes in view.personal.items() if scopes}
@@ -391,7 +440,6 @@ def _refresh_cache(
     profile.settings = document
     profile.updated_at = now
     session.flush()
-    return view
 
 
 def _publish(
@@ -663,7 +711,7 @@ def rebuild(session: Session, *, customer_ids: Iterable[int] | None = None) -> i
     for cid in ids:
         if not customers_repository.customer_exists(session, cid):
             continue  # merged or erased: the ledger keeps its chain, there is nothing to cache
-        profile = _profile(session, cid, now)
+        profile, _ = _profile(session, cid, now)
         seq, head = repository.chain_head(session, cid)
         profile.head_seq, profile.head_hash = seq, head or GENESIS
         _refresh_cache(session, profile, now)
@@ -723,7 +771,7 @@ def _merge_preferences(session: Session, survivor_id: int, merged_id: int) -> No
         return
     ours = fold(repository.ledger_lines(session, survivor_id))
     now = _now()
-    profile = _profile(session, survivor_id, now)
+    profile, _ = _profile(session, survivor_id, now)
     origin = Origin(
         source="merge",
         actor=f"merge:{merged_id}",
