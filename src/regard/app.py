@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from regard import __version__, runtime
+from regard.config import get_settings
 from regard.customers import repository as customers_repository
 from regard.store.database import Store, unit_of_work
 from regard.web.errors import install_error_handlers
@@ -19,7 +23,17 @@ TEMPLATES = Path(__file__).parent / "web" / "templates"
 def create_app(store: Store | None = None) -> FastAPI:
     """Build the app on ``store`` (by default the one the settings name)."""
     store = store or runtime.store()
+    threads = get_settings().web_threads
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Fewer threads than anyio's 40: beyond a few, requests only contend for the GIL (and
+        # the SQLite write lock) inside the process; they wait better in the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Regard",
         version=__version__,
         docs_url="/api/docs",

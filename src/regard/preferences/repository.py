@@ -23,43 +23,59 @@ from regard.preferences.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from regard.store.database import enter_write
 
 
-def lock_chain(
-    session: Session, customer_id: int, *, head_seq: int, head_hash: str, at: datetime
-) -> tuple[PreferenceProfile, bool]:
-    """The customer's profile row, created if missing and locked until the transaction ends,
-    so that appends to one chain queue up instead of forking it.
+def lock_existing_chain(session: Session, customer_id: int) -> PreferenceProfile | None:
+    """The customer's profile row locked until the transaction ends, or ``None`` if missing.
 
-    The statement that creates the row (or does nothing when it exists) is a write: on SQLite it
-    opens the write transaction at once, so this transaction's reads that follow see every
-    append committed before it; on PostgreSQL the row lock does the same.
+    On PostgreSQL the row is locked ``FOR UPDATE``. On SQLite a write that changes nothing
+    opens the write transaction at once, so every read that follows sees each append committed
+    before it. Appends to one chain queue up instead of forking it.
     """
-    values = {
-        "customer_id": customer_id,
-        "settings": {},
-        "head_seq": head_seq,
-        "head_hash": head_hash,
-        "updated_at": at,
-    }
+    enter_write(session)
+    query = (
+        select(PreferenceProfile)
+        .where(PreferenceProfile.customer_id == customer_id)
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(query.with_for_update())
+    touched = session.execute(
+        update(PreferenceProfile)
+        .where(PreferenceProfile.customer_id == customer_id)
+        .values(head_seq=PreferenceProfile.head_seq)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(touched, "rowcount", 0) != 1:
+        return None
+    return session.scalar(query)
+
+
+def lock_new_chain(
+    session: Session, customer_id: int, *, head_seq: int, head_hash: str, at: datetime
+) -> PreferenceProfile:
+    """The customer's first profile row (or the one a simultaneous change just made), locked."""
+    enter_write(session)
     dialect = session.get_bind().dialect.name
     statement = (
         postgresql_insert(PreferenceProfile)
         if dialect == "postgresql"
         else sqlite_insert(PreferenceProfile)
     )
-    created = session.execute(
-        statement.values(**values).on_conflict_do_nothing(index_elements=["customer_id"]),
+    session.execute(
+        statement.values(
+            customer_id=customer_id,
+            settings={},
+            head_seq=head_seq,
+            head_hash=head_hash,
+            updated_at=at,
+        ).on_conflict_do_nothing(index_elements=["customer_id"]),
         execution_options={"synchronize_session": False},
     )
-    profile = session.scalar(
-        select(PreferenceProfile)
-        .where(PreferenceProfile.customer_id == customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    profile = lock_existing_chain(session, customer_id)
     assert profile is not None
-    return profile, getattr(created, "rowcount", 0) == 1
+    return profile
 
 
 def get_profile(session: Session, customer_id: int) -> PreferenceProfile | None:

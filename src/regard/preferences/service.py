@@ -166,12 +166,17 @@ def _check(
 def _profile(session: Session, customer_id: int, now: datetime) -> tuple[PreferenceProfile, bool]:
     """The customer's profile, locked: one change at a time is appended to a chain. Also says
     whether the profile was made just now (its cached state then still has to be built)."""
+    profile = repository.lock_existing_chain(session, customer_id)
+    if profile is not None:
+        return profile, False
     if not customers_repository.customer_exists(session, customer_id):
         raise NotFound(f"no customer {customer_id}")
     seq, head = repository.chain_head(session, customer_id)
-    return repository.lock_chain(
+    profile = repository.lock_new_chain(
         session, customer_id, head_seq=seq, head_hash=head or GENESIS, at=now
     )
+    # A simultaneous first change may have made the row a moment before: it is then not new.
+    return profile, (profile.head_seq, profile.head_hash) == (seq, head or GENESIS)
 
 
 def _cached_view(session: Session, profile: PreferenceProfile) -> LedgerView:

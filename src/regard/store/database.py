@@ -6,6 +6,10 @@ transaction through :func:`unit_of_work`.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from regard.config import BrandConfig, Settings, default_brand_config, load_brand_config
 from regard.store.crypto import (
@@ -40,6 +44,51 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _SERVER_POOL: dict[str, Any] = {"pool_size": 40, "max_overflow": 10}
 
 
+class WriteGate:
+    """Lets one write transaction at a time into an SQLite file, across threads and processes.
+
+    SQLite itself makes a second writer sleep and retry (1, 2, 5, 10... ms) while the first
+    holds the lock; under load those sleeps, not the work, set the latency. Waiting here
+    instead (a thread lock, then an ``flock`` on a file beside the database) wakes the next
+    writer the moment the previous one ends.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._threads = threading.Lock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+_GATED = "regard.write_gate"
+
+
+def enter_write(session: Session) -> None:
+    """Before a transaction's first write on a contended path: wait for the write gate (SQLite
+    files only). The gate opens again when the transaction ends, committed or not."""
+    bind = session.get_bind()
+    gate = _GATES.get(bind) if isinstance(bind, Engine) else None
+    if gate is None or _GATED in session.info:
+        return
+    gate.acquire()
+    session.info[_GATED] = gate
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _open_the_gate(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        gate = session.info.pop(_GATED, None)
+        if gate is not None:
+            gate.release()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3)."""
     parsed = make_url(url)
@@ -53,6 +102,8 @@ def make_engine(url: str) -> Engine:
         pool = {} if parsed.database in (None, "", ":memory:") else _SERVER_POOL
         engine = create_engine(parsed, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if pool:
+            _GATES[engine] = WriteGate(Path(f"{parsed.database}.write-lock"))
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=20)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from regard.config import BrandConfig
 from regard.customers.identities import IdentityClaim, normalize_email
-from regard.delivery.mail import Mailer, compose
+from regard.delivery.mail import Mailer, compose, send_quietly
 from regard.errors import InvalidInput
 from regard.preferences import links, repository
 from regard.preferences.catalogue import CHANNEL_LABELS
@@ -198,33 +198,62 @@ def request_link(
     return LinkRequestOutcome(limited=False, message=message)
 
 
-def confirmation_message(
+@dataclass(frozen=True)
+class ConfirmationTarget:
+    """Where a double opt-in confirmation goes: read before the change, so that writing the
+    email can wait until after the change is committed."""
+
+    customer_id: int
+    email_id: int
+    address: str
+    generation: int
+
+
+def confirmation_target(
     session: Session,
     customer_id: int,
+    *,
+    identity_id: int | None = None,
+    generation: int | None = None,
+) -> ConfirmationTarget | None:
+    """``generation``: the customer's current link generation, when already known (a link that
+    just opened carries it)."""
+    found = _email_identity(session, customer_id, identity_id)
+    if found is None:
+        return None
+    return ConfirmationTarget(
+        customer_id=customer_id,
+        email_id=found[0],
+        address=found[1],
+        generation=(
+            generation
+            if generation is not None
+            else repository.link_generation(session, customer_id)
+        ),
+    )
+
+
+def confirmation_email(
+    target: ConfirmationTarget,
     pending: list[tuple[str, str]],
     *,
     brand: BrandConfig,
     mail: CenterMail,
-    identity_id: int | None = None,
-) -> EmailMessage | None:
+) -> EmailMessage:
     """One email with a confirmation link per opt-in that waits for it (double opt-in)."""
-    if not pending:
-        return None
-    found = _email_identity(session, customer_id, identity_id)
-    if found is None:
-        return None
-    email_id, address = found
     lines: list[str] = []
     for topic_key, channel in pending:
         topic = brand.topic(topic_key)
         label = topic.label if topic else topic_key
-        token = links.issue(
-            session,
-            customer_id,
-            purpose="confirm",
-            topic=topic_key,
-            channel=channel,
-            identity_id=email_id,
+        token = links.sign(
+            LinkClaims(
+                customer_id=target.customer_id,
+                purpose="confirm",
+                generation=target.generation,
+                topic=topic_key,
+                channel=channel,
+                identity_id=target.email_id,
+            )
         )
         lines.append(
             f"{label} by {CHANNEL_LABELS.get(channel, channel)}:\n"
@@ -239,7 +268,19 @@ def confirmation_message(
     )
     return compose(
         sender=mail.sender,
-        to=address,
+        to=target.address,
         subject=f"Please confirm what {brand.name} may send you",
         body=body,
     )
+
+
+def send_confirmation(
+    target: ConfirmationTarget | None,
+    pending: list[tuple[str, str]],
+    *,
+    brand: BrandConfig,
+    mail: CenterMail,
+) -> None:
+    """Write and send the confirmation email (run after the change is committed)."""
+    if target is not None and pending:
+        send_quietly(mail.mailer, confirmation_email(target, pending, brand=brand, mail=mail))

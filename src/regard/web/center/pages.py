@@ -166,6 +166,19 @@ def _origin(request: Request, source: str, brand: BrandConfig) -> Origin:
     )
 
 
+def _confirm_later(
+    tasks: BackgroundTasks,
+    target: flows.ConfirmationTarget | None,
+    pending: list[tuple[str, str]],
+    *,
+    brand: BrandConfig,
+    mail: CenterMail,
+) -> None:
+    """The double opt-in email is written and sent after the change is committed."""
+    if target is not None and pending:
+        tasks.add_task(flows.send_confirmation, target, pending, brand=brand, mail=mail)
+
+
 def _send_later(tasks: BackgroundTasks, mail: CenterMail, message: EmailMessage | None) -> None:
     if message is not None:
         tasks.add_task(send_quietly, mail.mailer, message)
@@ -266,6 +279,10 @@ def save_preferences(
     except LinkProblem as problem:
         return _link_problem(request, problem)
     origin = _origin(request, "center", brand)
+    # Read before the change (its write lock is then held for less time).
+    target = flows.confirmation_target(
+        session, claims.customer_id, identity_id=claims.identity_id, generation=claims.generation
+    )
     action = submitted.get("action") or "save"
     if action == "stop-marketing":
         recorded = service.stop_marketing(session, claims.customer_id, brand=brand, origin=origin)
@@ -313,18 +330,7 @@ def save_preferences(
             )
     else:
         raise InvalidInput("unknown action")
-    _send_later(
-        tasks,
-        mail,
-        flows.confirmation_message(
-            session,
-            claims.customer_id,
-            recorded.pending,
-            brand=brand,
-            mail=mail,
-            identity_id=claims.identity_id,
-        ),
-    )
+    _confirm_later(tasks, target, recorded.pending, brand=brand, mail=mail)
     return RedirectResponse(f"/p/{token}?saved=1", status_code=303, headers=_PRIVATE_HEADERS)
 
 
@@ -467,16 +473,11 @@ def undo_unsubscribe(
         claims = _open(session, token, "unsubscribe", store.brand)
     except LinkProblem as problem:
         return _link_problem(request, problem)
+    target = flows.confirmation_target(session, claims.customer_id, generation=claims.generation)
     recorded = _set_cell(
         request, session, claims, state="opted-in", source="one-click", brand=store.brand
     )
-    _send_later(
-        tasks,
-        mail,
-        flows.confirmation_message(
-            session, claims.customer_id, recorded.pending, brand=store.brand, mail=mail
-        ),
-    )
+    _confirm_later(tasks, target, recorded.pending, brand=store.brand, mail=mail)
     return RedirectResponse(f"/u/{token}", status_code=303, headers=_PRIVATE_HEADERS)
 
 
