@@ -194,3 +194,35 @@ def test_import_keeps_times_lists_rejects_and_repeats_nothing(
     with unit_of_work(cli_store) as session:
         assert len(service.history(session, ana)) == 2
     assert cli("consent", "import", str(path), "--system", "Bad System").returncode == 2
+
+
+def test_staff_record_what_a_customer_asked_on_the_phone(cli: Run, cli_store: Store) -> None:
+    ana = new_customer(cli_store, email="ana@example.com")
+
+    done = cli(
+        "consent",
+        "change",
+        "ana@example.com",
+        "--staff",
+        "Joost (service desk)",
+        "--opt-in",
+        "events/sms",
+        "--opt-out",
+        "orders/sms",
+        "--note",
+        "asked on the phone",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Recorded 2 change(s)" in done.stdout
+    with unit_of_work(cli_store) as session:
+        now = service.current(session, ana, brand=cli_store.brand)
+        entries = service.history(session, ana)
+    assert now.allowed("events", "sms")
+    assert not now.allowed("orders", "sms")
+    assert {(e.source, e.actor, e.note) for e in entries} == {
+        ("staff", "staff:Joost (service desk)", "asked on the phone")
+    }
+    wrong = cli("consent", "change", str(ana), "--staff", "Joost", "--opt-in", "events")
+    assert wrong.returncode != 0
+    assert "TOPIC/CHANNEL" in wrong.stderr + wrong.stdout

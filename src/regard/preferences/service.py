@@ -7,6 +7,7 @@ Services flush, never commit: the request or the command that calls them owns th
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,8 +55,8 @@ def ledger_key(vault: Vault | None = None) -> bytes:
 
 def client_fingerprint(*, address: str | None, user_agent: str | None) -> str:
     """A keyed hash of the client's details: evidence of the change without keeping an address."""
-    material = f"{address or ''}\x1f{user_agent or ''}".encode()
-    return hashlib.sha256(ledger_key() + material).hexdigest()
+    material = f"client\x1f{address or ''}\x1f{user_agent or ''}".encode()
+    return hmac.new(ledger_key(), material, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

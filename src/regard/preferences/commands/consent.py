@@ -14,7 +14,7 @@ from regard import runtime, terminal
 from regard.config import BrandConfig
 from regard.errors import InvalidInput
 from regard.preferences import imports, service, views
-from regard.preferences.service import Preferences
+from regard.preferences.service import ConsentChange, Preferences
 from regard.store.database import unit_of_work
 
 app = typer.Typer(no_args_is_help=True)
@@ -79,6 +79,54 @@ def _settings(preferences: Preferences) -> Table:
     if preferences.note is not None:
         table.add_row("note", "-", "(personal, encrypted)")
     return table
+
+
+def _changes(values: list[str], state: str) -> list[ConsentChange]:
+    found: list[ConsentChange] = []
+    for value in values:
+        topic, slash, channel = value.rpartition("/")
+        if not slash or not topic or not channel:
+            raise InvalidInput(f"{value!r}: write a topic and a channel as TOPIC/CHANNEL")
+        found.append(ConsentChange(topic, channel, state))  # type: ignore[arg-type]
+    return found
+
+
+@app.command()
+def change(
+    customer: str = _CUSTOMER,
+    staff: str = typer.Option(..., "--staff", help="Who took the request (shown in the proof)."),
+    opt_in: list[str] = typer.Option([], "--opt-in", help="TOPIC/CHANNEL to allow."),
+    opt_out: list[str] = typer.Option([], "--opt-out", help="TOPIC/CHANNEL to stop."),
+    stop_marketing: bool = typer.Option(False, "--stop-marketing", help="Stop all marketing."),
+    note: str = typer.Option("", help="How the customer asked (kept in the ledger)."),
+) -> None:
+    """Record what a customer asked staff for (on the phone, at the desk): source ``staff``."""
+    if not (opt_in or opt_out or stop_marketing):
+        raise InvalidInput("say what changes: --opt-in, --opt-out or --stop-marketing")
+    store = runtime.store()
+    origin = service.Origin(
+        source="staff",
+        actor=f"staff:{staff.strip()[:100]}",
+        wording_version=store.brand.preferences.wording_version,
+        note=note.strip()[:500] or None,
+    )
+    consents = _changes(opt_in, "opted-in") + _changes(opt_out, "opted-out")
+    with unit_of_work(store) as session:
+        cid = views.find_customer(session, customer, brand=store.brand, vault=store.vault)
+        recorded = service.record(session, cid, brand=store.brand, origin=origin, consents=consents)
+        if stop_marketing:
+            recorded.entries += service.stop_marketing(
+                session, cid, brand=store.brand, origin=origin
+            ).entries
+    console.print(
+        f"Recorded {len(recorded.entries)} change(s) for customer {cid} from {escape(staff)}.",
+        highlight=False,
+    )
+    for topic, channel in recorded.pending:
+        console.print(
+            f"{escape(topic)} by {channel} waits for the customer to confirm it from their inbox.",
+            highlight=False,
+        )
 
 
 @app.command()
