@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).parent / "web" / "templates"
 def create_app(store: Store | None = None) -> FastAPI:
     """Build the app on ``store`` (by default the one the settings name)."""
     store = store or runtime.store()
-    threads = get_settings().web_threads
+    threads = get_settings().web_threads or (1 if store.dialect == "sqlite" else 8)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

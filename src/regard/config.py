@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Requests a web worker process runs at once (the rest wait their turn in its event loop).
-    web_threads: int = Field(default=8, ge=1, le=200)
+    # Requests a web worker process runs at once (the rest wait their turn in its event loop);
+    # unset: 1 on SQLite, whose writes take turns anyway, 8 on PostgreSQL.
+    web_threads: int | None = Field(default=None, ge=1, le=200)
     import_batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
     # The address customers reach Regard at: links in messages start with it.
     public_url: str = "http://127.0.0.1:8000"

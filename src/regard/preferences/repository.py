@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -179,18 +179,31 @@ def replace_consent_states(
     customer_id: int,
     rows: list[dict[str, Any]],
     *,
-    only: Iterable[tuple[str, str]] | None = None,
+    changed_only: bool = False,
 ) -> None:
-    """Write the cached consent of a customer: every cell, or ``only`` the cells named."""
-    statement = delete(ConsentState).where(ConsentState.customer_id == customer_id)
-    if only is not None:
-        cells = list(only)
-        if not cells:
-            return
-        statement = statement.where(tuple_(ConsentState.topic, ConsentState.channel).in_(cells))
-    session.execute(statement)
-    if rows:
-        session.execute(insert(ConsentState), rows)
+    """Write the cached consent of a customer: every cell, or (``changed_only``) just the
+    cells in ``rows``; a consent, once given, is never taken out of the grid."""
+    if not changed_only:
+        session.execute(delete(ConsentState).where(ConsentState.customer_id == customer_id))
+        if rows:
+            session.execute(insert(ConsentState), rows)
+        return
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (
+        postgresql_insert(ConsentState) if dialect == "postgresql" else sqlite_insert(ConsentState)
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id", "topic", "channel"],
+            set_={
+                column: statement.excluded[column]
+                for column in ("state", "legal_basis", "source", "occurred_at", "entry_id")
+            },
+        ),
+        rows,
+    )
 
 
 def consent_states(session: Session, customer_id: int) -> Sequence[ConsentState]:

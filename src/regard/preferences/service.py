@@ -437,7 +437,7 @@ def _write_cache(
             for (topic, channel), word in view.consents.items()
             if changed is None or (topic, channel) in changed
         ],
-        only=changed,
+        changed_only=changed is not None,
     )
     document: dict[str, Any] = dict(settings_document(view))
     personal = {name: dict(scopes) for name, scopes in view.personal.items() if scopes}
