@@ -137,12 +137,14 @@ def open_token(
         generation = int(payload.get("g", 0))
     except (KeyError, TypeError, ValueError) as exc:
         raise LinkProblem("tampered") from exc
-    if not customers_repository.customer_exists(session, customer_id):
+    current = repository.live_link_generation(session, customer_id)
+    if current is None:
         survivor = customers_repository.survivor_of(session, customer_id)
         if survivor is None:
             raise LinkProblem("revoked")  # erased: the link leads nowhere
         customer_id = survivor
-    if not to_opt_out and generation < repository.link_generation(session, customer_id):
+        current = repository.link_generation(session, customer_id)
+    if not to_opt_out and generation < current:
         raise LinkProblem("revoked")
     return LinkClaims(
         customer_id=customer_id,

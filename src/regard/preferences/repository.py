@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from regard.customers.models import CustomerMerge, Identity
+from regard.customers.models import Customer, CustomerMerge, Identity
 from regard.preferences.ledger import LedgerLine
 from regard.preferences.models import (
     ConsentEntry,
@@ -141,6 +141,18 @@ def entries_of(session: Session, customer_ids: Iterable[int]) -> Sequence[Consen
     ).all()
 
 
+_ENTRY_COLUMNS = tuple(c.key for c in ConsentEntry.__table__.columns if c.key != "id")
+
+
+def insert_entries(session: Session, entries: list[ConsentEntry]) -> list[int]:
+    """Insert new ledger entries in one statement; their ids, in the same order."""
+    rows = [{column: getattr(entry, column) for column in _ENTRY_COLUMNS} for entry in entries]
+    returned = session.execute(
+        insert(ConsentEntry).returning(ConsentEntry.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in returned]
+
+
 def get_entry(session: Session, entry_id: int) -> ConsentEntry | None:
     return session.get(ConsentEntry, entry_id)
 
@@ -252,10 +264,12 @@ def move_devices(session: Session, *, survivor_id: int, merged_id: int) -> None:
     )
 
 
-def contact_identities(session: Session, customer_id: int) -> Sequence[Identity]:
+def contact_identities(
+    session: Session, customer_id: int, *, kinds: tuple[str, ...] = ("email", "phone")
+) -> Sequence[Identity]:
     return session.scalars(
         select(Identity)
-        .where(Identity.customer_id == customer_id, Identity.kind.in_(("email", "phone")))
+        .where(Identity.customer_id == customer_id, Identity.kind.in_(kinds))
         .order_by(Identity.created_at, Identity.id)
     ).all()
 
@@ -270,6 +284,16 @@ def mark_verified(session: Session, identity_id: int, at: datetime) -> None:
         .where(Identity.id == identity_id, Identity.verified_at.is_(None))
         .values(verified_at=at)
     )
+
+
+def live_link_generation(session: Session, customer_id: int) -> int | None:
+    """The customer's link generation, or ``None`` when no such profile exists (any more)."""
+    row = session.execute(
+        select(Customer.id, LinkGeneration.generation)
+        .outerjoin(LinkGeneration, LinkGeneration.customer_id == Customer.id)
+        .where(Customer.id == customer_id)
+    ).first()
+    return None if row is None else (row[1] or 0)
 
 
 def link_generation(session: Session, customer_id: int) -> int:

@@ -254,9 +254,17 @@ class _Chain:
             prev_hash=facts.prev_hash,
             entry_hash=digest,
         )
-        self.session.add(entry)
         self.profile.head_seq, self.profile.head_hash = facts.seq, digest
         self.appended.append(entry)
+
+    def write(self) -> None:
+        """Insert what was appended, in one statement; each entry then knows its id."""
+        unwritten = [entry for entry in self.appended if entry.id is None]
+        if unwritten:
+            for entry, entry_id in zip(
+                unwritten, repository.insert_entries(self.session, unwritten), strict=True
+            ):
+                entry.id = entry_id
 
 
 def record(
@@ -361,7 +369,7 @@ def record(
             continue
         append(kind="setting", setting=change.setting, scope=change.scope, value=change.value)
     if result.entries:
-        session.flush()
+        chain.write()
         added = [line_of(entry) for entry in result.entries]
         if incremental:
             _write_cache(session, profile, fold(added, start=view), now, before=view)
@@ -822,6 +830,6 @@ def _merge_preferences(session: Session, survivor_id: int, merged_id: int) -> No
                 personal_value=source_entry.personal_value,
             )
     if appended:
-        session.flush()
+        chain.write()
         _refresh_cache(session, profile, now)
         _publish(session, survivor_id, appended, now)

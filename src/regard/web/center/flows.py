@@ -118,7 +118,7 @@ def prove_address(session: Session, claims: LinkClaims) -> None:
 def _email_identity(
     session: Session, customer_id: int, preferred: int | None
 ) -> tuple[int, str] | None:
-    emails = [i for i in repository.contact_identities(session, customer_id) if i.kind == "email"]
+    emails = repository.contact_identities(session, customer_id, kinds=("email",))
     for identity in emails:
         if identity.id == preferred:
             return identity.id, identity.value
