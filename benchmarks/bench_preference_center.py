@@ -255,6 +255,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="open-loop duration")
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="closed-loop duration")
     parser.add_argument(
+        "--save-rates",
+        type=lambda text: [float(r) for r in text.split(",") if r],
+        default=[100.0, 150.0],
+        help="lower offered loads for the save (comma-separated)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="server processes (one per core)"
     )
     args = parser.parse_args()
@@ -303,6 +309,17 @@ def main() -> None:
                 print(
                     f"{name:<20} max {burst.throughput:8,.0f} req/s ({args.clients} clients, "
                     f"{burst.errors} errors) | at {args.rate:.0f} req/s for {args.seconds:.0f} s: "
+                    f"p50 {steady.percentile(50):6.1f} ms  p95 {steady.percentile(95):6.1f} ms  "
+                    f"p99 {steady.percentile(99):6.1f} ms  errors {steady.errors}",
+                    flush=True,
+                )
+            # Where the save's latency turns: the same open loop at lower offered loads.
+            for rate in args.save_rates:
+                steady = asyncio.run(
+                    open_loop(base, workloads["save"], rate=rate, seconds=args.seconds)
+                )
+                print(
+                    f"{'save':<20} at {rate:.0f} req/s for {args.seconds:.0f} s: "
                     f"p50 {steady.percentile(50):6.1f} ms  p95 {steady.percentile(95):6.1f} ms  "
                     f"p99 {steady.percentile(99):6.1f} ms  errors {steady.errors}",
                     flush=True,
