@@ -14,15 +14,13 @@ resolves identities by the brand's rules). Import the customers first, then thei
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -31,6 +29,7 @@ from sqlalchemy.orm import Session
 from regard.config import BrandConfig
 from regard.customers import repository as customers_repository
 from regard.customers.identities import IdentityClaim, claim
+from regard.customers.importers.pipeline import RejectsFile
 from regard.customers.importers.readers import Rejected, file_format, read_batches
 from regard.errors import InvalidInput, RegardError
 from regard.preferences import catalogue, repository, service
@@ -240,35 +239,6 @@ class ConsentFileSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-class _RejectsFile:
-    """Rejected rows with their line and reason, readable only by the owner."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._partial = path.with_name(path.name + ".partial")
-        self._handle: TextIO | None = None
-        self._writer: csv.DictWriter[str] | None = None
-
-    def write(self, rejected: list[Rejected]) -> None:
-        if not rejected:
-            return
-        if self._writer is None:
-            fd = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-            self._writer = csv.DictWriter(self._handle, fieldnames=["line", "reason", "record"])
-            self._writer.writeheader()
-        for row in sorted(rejected, key=lambda r: r.line):
-            self._writer.writerow({"line": row.line, "reason": row.reason, "record": row.raw})
-
-    def close(self) -> Path | None:
-        if self._handle is None:
-            self.path.unlink(missing_ok=True)
-            return None
-        self._handle.close()
-        self._partial.replace(self.path)
-        return self.path
-
-
 def _nested(row: Mapping[str, Any]) -> dict[str, Any]:
     """A flat row (CSV columns) in the shape of an API record; empty cells left out."""
     record = {k: v for k, v in row.items() if v is not None and v != ""}
@@ -304,7 +274,7 @@ def import_consent_file(
     """
     check_file_request(path, system=system)
     started = time.perf_counter()
-    rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
+    rejects = RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
     summary = ConsentFileSummary()
     try:
         for batch in read_batches(path, batch_size=batch_size):

@@ -137,6 +137,26 @@ class LedgerLine:
     actor: str
     occurred_at: datetime
 
+    @classmethod
+    def of(cls, entry: Any) -> LedgerLine:
+        """The line of a ledger entry, or of a row with the same column names."""
+        return cls(
+            entry_id=entry.id,
+            seq=entry.seq,
+            kind=entry.kind,
+            topic=entry.topic,
+            channel=entry.channel,
+            state=entry.state,
+            legal_basis=entry.legal_basis,
+            setting=entry.setting,
+            scope=entry.scope,
+            value=entry.value,
+            has_personal_value=entry.value_digest is not None,
+            source=entry.source,
+            actor=entry.actor,
+            occurred_at=entry.occurred_at,
+        )
+
 
 def applies(current: ConsentWord | None, line: LedgerLine) -> bool:
     """Whether ``line`` changes the consent ``current``: the rule that protects opt-outs."""

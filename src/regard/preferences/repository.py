@@ -112,25 +112,7 @@ def ledger_lines(session: Session, customer_id: int) -> list[LedgerLine]:
             ConsentEntry.occurred_at,
         ).where(ConsentEntry.customer_id == customer_id)
     ).all()
-    return [
-        LedgerLine(
-            entry_id=r.id,
-            seq=r.seq,
-            kind=r.kind,
-            topic=r.topic,
-            channel=r.channel,
-            state=r.state,
-            legal_basis=r.legal_basis,
-            setting=r.setting,
-            scope=r.scope,
-            value=r.value,
-            has_personal_value=r.value_digest is not None,
-            source=r.source,
-            actor=r.actor,
-            occurred_at=r.occurred_at,
-        )
-        for r in rows
-    ]
+    return [LedgerLine.of(row) for row in rows]
 
 
 def entries_of(session: Session, customer_ids: Iterable[int]) -> Sequence[ConsentEntry]:

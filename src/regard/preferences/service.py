@@ -370,33 +370,13 @@ def record(
         append(kind="setting", setting=change.setting, scope=change.scope, value=change.value)
     if result.entries:
         chain.write()
-        added = [line_of(entry) for entry in result.entries]
+        added = [LedgerLine.of(entry) for entry in result.entries]
         if incremental:
             _write_cache(session, profile, fold(added, start=view), now, before=view)
         else:
             _refresh_cache(session, profile, now, lines=lines + added)
         _publish(session, customer_id, result.entries, now)
     return result
-
-
-def line_of(entry: ConsentEntry) -> LedgerLine:
-    """What the fold needs of an entry just written."""
-    return LedgerLine(
-        entry_id=entry.id,
-        seq=entry.seq,
-        kind=entry.kind,
-        topic=entry.topic,
-        channel=entry.channel,
-        state=entry.state,
-        legal_basis=entry.legal_basis,
-        setting=entry.setting,
-        scope=entry.scope,
-        value=entry.value,
-        has_personal_value=entry.value_digest is not None,
-        source=entry.source,
-        actor=entry.actor,
-        occurred_at=entry.occurred_at,
-    )
 
 
 def _refresh_cache(
@@ -599,10 +579,14 @@ def history(session: Session, customer_id: int) -> list[ConsentEntry]:
     return list(repository.entries_of(session, ids))
 
 
-def stop_marketing(
-    session: Session, customer_id: int, *, brand: BrandConfig, origin: Origin
+def _opt_out_everywhere(
+    session: Session,
+    customer_id: int,
+    *,
+    brand: BrandConfig,
+    origin: Origin,
+    topics: Iterable[Topic],
 ) -> Recorded:
-    """Opt out of every marketing topic on every channel; what is owed stays on."""
     return record(
         session,
         customer_id,
@@ -610,10 +594,22 @@ def stop_marketing(
         origin=origin,
         consents=[
             ConsentChange(topic.key, channel, "opted-out")
-            for topic in brand.topics
-            if topic.is_marketing
+            for topic in topics
             for channel in brand.channels
         ],
+    )
+
+
+def stop_marketing(
+    session: Session, customer_id: int, *, brand: BrandConfig, origin: Origin
+) -> Recorded:
+    """Opt out of every marketing topic on every channel; what is owed stays on."""
+    return _opt_out_everywhere(
+        session,
+        customer_id,
+        brand=brand,
+        origin=origin,
+        topics=[topic for topic in brand.topics if topic.is_marketing],
     )
 
 
@@ -621,17 +617,12 @@ def stop_all_but_critical(
     session: Session, customer_id: int, *, brand: BrandConfig, origin: Origin
 ) -> Recorded:
     """Opt out of everything but security and legal notices."""
-    return record(
+    return _opt_out_everywhere(
         session,
         customer_id,
         brand=brand,
         origin=origin,
-        consents=[
-            ConsentChange(topic.key, channel, "opted-out")
-            for topic in brand.topics
-            if topic.importance != "critical"
-            for channel in brand.channels
-        ],
+        topics=[topic for topic in brand.topics if topic.importance != "critical"],
     )
 
 

@@ -4,8 +4,16 @@ from regard.customers.importers.mapping import ColumnMapping
 from regard.customers.importers.pipeline import (
     ImportKind,
     ImportSummary,
+    RejectsFile,
     check_request,
     import_file,
 )
 
-__all__ = ["ColumnMapping", "ImportKind", "ImportSummary", "check_request", "import_file"]
+__all__ = [
+    "ColumnMapping",
+    "ImportKind",
+    "ImportSummary",
+    "RejectsFile",
+    "check_request",
+    "import_file",
+]

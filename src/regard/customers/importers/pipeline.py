@@ -60,7 +60,7 @@ class ImportSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-class _RejectsFile:
+class RejectsFile:
     """Rejected rows with their line and reason; written beside the input, readable only by us."""
 
     def __init__(self, path: Path) -> None:
@@ -140,7 +140,7 @@ def import_file(
     checker = EventChecker(
         parser, derive_id=lambda text: store.vault.blind_index("event-row", text)[:16].hex()
     )
-    rejects = _RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
+    rejects = RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
     summary = ImportSummary()
     lookups: dict[IdentityClaim, bytes] = {}
     try:
