@@ -52,6 +52,11 @@ class EntryFacts:
     note: str | None
     prev_hash: str
 
+    @classmethod
+    def of(cls, entry: Any) -> EntryFacts:
+        """The facts of a stored entry (an object with the ledger's column names)."""
+        return cls(**{name: getattr(entry, name) for name in cls.__dataclass_fields__})
+
     def canonical(self) -> bytes:
         document = {
             "customer_id": self.customer_id,

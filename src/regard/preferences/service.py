@@ -660,27 +660,7 @@ def verify(session: Session, *, customer_id: int | None = None) -> VerifyReport:
             report.problems.append(f"{where}: expected entry {expected_seq} (one is missing)")
         if entry.prev_hash != prev:
             report.problems.append(f"{where}: does not follow the entry before it")
-        facts = EntryFacts(
-            customer_id=entry.customer_id,
-            seq=entry.seq,
-            kind=entry.kind,
-            topic=entry.topic,
-            channel=entry.channel,
-            state=entry.state,
-            legal_basis=entry.legal_basis,
-            setting=entry.setting,
-            scope=entry.scope,
-            value=entry.value,
-            value_digest=entry.value_digest,
-            source=entry.source,
-            actor=entry.actor,
-            occurred_at=entry.occurred_at,
-            recorded_at=entry.recorded_at,
-            wording_version=entry.wording_version,
-            client_hash=entry.client_hash,
-            note=entry.note,
-            prev_hash=entry.prev_hash,
-        )
+        facts = EntryFacts.of(entry)
         if entry_hash(key, facts) != entry.entry_hash:
             report.problems.append(f"{where}: its content does not match its hash")
         if (
