@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from regard import __version__, runtime
 from regard.config import get_settings
 from regard.customers import repository as customers_repository
+from regard.preferences import repository as preferences_repository
 from regard.store.database import Store, unit_of_work
 from regard.web.errors import install_error_handlers
 
@@ -65,6 +66,7 @@ def create_app(store: Store | None = None) -> FastAPI:
             counts = {
                 "customers": customers_repository.count_customers(session),
                 "events": customers_repository.count_events(session),
+                "ledger": preferences_repository.count_entries(session),
             }
         return templates.TemplateResponse(request, "home.html", {"counts": counts})
 

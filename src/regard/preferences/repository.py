@@ -135,6 +135,10 @@ def insert_entries(session: Session, entries: list[ConsentEntry]) -> list[int]:
     return [row[0] for row in returned]
 
 
+def count_entries(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ConsentEntry)) or 0
+
+
 def get_entry(session: Session, entry_id: int) -> ConsentEntry | None:
     return session.get(ConsentEntry, entry_id)
 
