@@ -5,11 +5,19 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regard.errors import ConfigurationError
@@ -164,6 +172,189 @@ class IdentityRules(BaseModel):
     )
 
 
+# The survey behind commitment (docs/commitment.md). Each key is a role in the scoring: a brand
+# may reword an item or change its scale, never drop one.
+CommitmentItemKey = Literal[
+    "satisfaction",
+    "emotional_fit",
+    "involvement",
+    "best_alternative",
+    "considering_switching",
+    "rating_brand",
+    "rating_current",
+]
+USER_ITEMS: tuple[CommitmentItemKey, ...] = (
+    "satisfaction",
+    "emotional_fit",
+    "involvement",
+    "best_alternative",
+    "considering_switching",
+)
+NON_USER_ITEMS: tuple[CommitmentItemKey, ...] = ("rating_brand", "rating_current")
+
+
+class SurveyItem(BaseModel):
+    """One question of the commitment survey and the scale its answers are on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    key: CommitmentItemKey
+    wording: str = Field(min_length=1)
+    scale_min: float
+    scale_max: float
+
+    @property
+    def asked_of(self) -> Literal["users", "non-users"]:
+        return "users" if self.key in USER_ITEMS else "non-users"
+
+    @model_validator(mode="after")
+    def _scale_rises(self) -> SurveyItem:
+        if self.scale_max <= self.scale_min:
+            raise ValueError(
+                f"{self.key}: scale_max ({self.scale_max:g}) must be above "
+                f"scale_min ({self.scale_min:g})"
+            )
+        return self
+
+
+DEFAULT_SURVEY_ITEMS = (
+    SurveyItem(
+        key="satisfaction",
+        wording="How well do we meet your needs?",
+        scale_min=0,
+        scale_max=10,
+    ),
+    SurveyItem(
+        key="emotional_fit",
+        wording="How well do we fit your goals and values?",
+        scale_min=0,
+        scale_max=10,
+    ),
+    SurveyItem(
+        key="involvement",
+        wording="How much does it matter to you which brand you choose?",
+        scale_min=1,
+        scale_max=5,
+    ),
+    SurveyItem(
+        key="best_alternative",
+        wording="How would you rate the best alternative to us?",
+        scale_min=0,
+        scale_max=10,
+    ),
+    SurveyItem(
+        key="considering_switching",
+        wording="How likely are you to consider switching in the next 12 months?",
+        scale_min=1,
+        scale_max=5,
+    ),
+    SurveyItem(
+        key="rating_brand",
+        wording="How would you rate us?",
+        scale_min=0,
+        scale_max=10,
+    ),
+    SurveyItem(
+        key="rating_current",
+        wording="How would you rate the brand you use now?",
+        scale_min=0,
+        scale_max=10,
+    ),
+)
+
+
+class LogisticWeights(BaseModel):
+    """score = 1 / (1 + exp(-z)), z = intercept + margin * m + involvement * i + ambivalence * a.
+
+    m is the margin in points of a ten-point scale; i and a are rescaled to 0-1.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    intercept: float = 0.5
+    # Must be positive: commitment rises with the margin, or the score is not commitment.
+    margin: float = Field(default=0.6, gt=0)
+    involvement: float = 1.0
+    ambivalence: float = -2.0
+
+
+class CommitmentOptions(BaseModel):
+    """How commitment is scored and cut into groups (docs/commitment.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    # List only the items you change; each is merged over its default by key.
+    items: tuple[SurveyItem, ...] = DEFAULT_SURVEY_ITEMS
+    weights: LogisticWeights = LogisticWeights()
+    # Scores from which a user is Shallow, Average, Entrenched; below the first, Convertible.
+    # None: the quartiles of the scored base.
+    cut_points: tuple[float, float, float] | None = None
+    # A user whose margin is at or below low_margin (points of a ten-point scale) and whose
+    # involvement is at or above high_involvement (on the involvement item's own scale) is
+    # Convertible whatever the score: that is where sudden defection happens.
+    low_margin: float = 0.0
+    high_involvement: float = 4.0
+    # Non-users: our rating minus their current brand's (points of a ten-point scale) from
+    # which they are Weakly unavailable, Ambivalent, Available; below the first, Strongly
+    # unavailable.
+    weakly_unavailable_from: float = -4.0
+    ambivalent_from: float = -1.0
+    available_from: float = 1.0
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _merge_items(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        merged: dict[str, Any] = {item.key: item.model_dump() for item in DEFAULT_SURVEY_ITEMS}
+        seen: set[str] = set()
+        for given in value:
+            given_fields = given.model_dump() if isinstance(given, SurveyItem) else given
+            if not isinstance(given_fields, dict) or given_fields.get("key") not in merged:
+                return value  # let the field's own validation name the problem
+            key = given_fields["key"]
+            if key in seen:
+                raise ValueError(f"survey item {key} listed twice")
+            seen.add(key)
+            merged[key] = {**merged[key], **given_fields}
+        return tuple(merged.values())
+
+    @field_validator("cut_points")
+    @classmethod
+    def _cut_points_rise(
+        cls, value: tuple[float, float, float] | None
+    ) -> tuple[float, float, float] | None:
+        if value is None:
+            return value
+        if not all(0 <= c <= 1 for c in value):
+            raise ValueError("cut_points are scores, each between 0 and 1")
+        if not value[0] < value[1] < value[2]:
+            raise ValueError(
+                "cut_points must increase (Shallow from, Average from, Entrenched from), "
+                f"got {', '.join(f'{c:g}' for c in value)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds_fit(self) -> CommitmentOptions:
+        if not self.weakly_unavailable_from < self.ambivalent_from < self.available_from:
+            raise ValueError(
+                "weakly_unavailable_from < ambivalent_from < available_from must hold, got "
+                f"{self.weakly_unavailable_from:g}, {self.ambivalent_from:g}, "
+                f"{self.available_from:g}"
+            )
+        involvement = self.item("involvement")
+        if not involvement.scale_min <= self.high_involvement <= involvement.scale_max:
+            raise ValueError(
+                f"high_involvement ({self.high_involvement:g}) must lie on the involvement "
+                f"scale, {involvement.scale_min:g} to {involvement.scale_max:g}"
+            )
+        return self
+
+    def item(self, key: CommitmentItemKey) -> SurveyItem:
+        return next(item for item in self.items if item.key == key)
+
+
 class BrandConfig(BaseModel):
     """The brand's own configuration, read from ``regard.toml``."""
 
@@ -177,6 +368,7 @@ class BrandConfig(BaseModel):
     topics: tuple[Topic, ...] = ()
     identity: IdentityRules = IdentityRules()
     preferences: PreferenceOptions = PreferenceOptions()
+    commitment: CommitmentOptions = CommitmentOptions()
 
     @field_validator("topics")
     @classmethod
