@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regard.commitment.scoring import CutPoints, cut_points, score
-from regard.config import CommitmentOptions, load_brand_config
+from regard.config import CommitmentOptions, LogisticWeights, SurveyItem, load_brand_config
 from regard.errors import ConfigurationError, InvalidInput
 
 SCHEMA = {
@@ -447,3 +447,12 @@ def test_options_name_what_is_wrong(tmp_path: Path, commitment: str, says: str) 
     with pytest.raises(ConfigurationError) as raised:
         load_brand_config(brand_file(tmp_path, commitment))
     assert says in raised.value.message
+
+
+def test_every_commitment_setting_is_documented() -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "commitment.md").read_text(
+        encoding="utf-8"
+    )
+    fields = [*CommitmentOptions.model_fields, *LogisticWeights.model_fields]
+    fields += [*SurveyItem.model_fields, *(item.key for item in DEFAULTS.items)]
+    assert [name for name in fields if name not in documented] == []
