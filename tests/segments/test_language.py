@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -483,3 +485,21 @@ def test_printing_then_parsing_gives_the_same_tree(tree: Expr) -> None:
 @given(_trees)
 def test_json_then_back_gives_the_same_tree(tree: Expr) -> None:
     assert from_json(json.loads(json.dumps(to_json(tree)))) == tree
+
+
+# --- The documentation shows what the code does ---------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "segment-language.md"
+
+
+def test_documented_errors_are_the_real_ones() -> None:
+    blocks = re.findall(r"```\n(line 1, .*?)\n```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) >= 5
+    for block in blocks:
+        assert str(error_of(block.split("\n")[1])) == block
+
+
+def test_documented_json_is_the_real_one() -> None:
+    document = re.search(r"```json\n(.*?)\n```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
+    assert document is not None
+    assert json.loads(document.group(1)) == to_json(parse(ISSUE_EXAMPLE))
