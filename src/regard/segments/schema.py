@@ -13,6 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
+from regard.segments.lifecycle import STAGES
+from regard.segments.rfm import RFM_GROUPS as RFM_GROUP_ENUM
+
 __all__ = [
     "COMMITMENT_GROUPS",
     "LIFECYCLE_STAGES",
@@ -44,32 +48,10 @@ class Parameter(StrEnum):
     STRING = "string"  # a quoted string: "offers:camping"
 
 
-# The Conversion Model's eight commitment groups: four of customers, four of non-customers.
-COMMITMENT_GROUPS = (
-    "Entrenched",
-    "Average",
-    "Shallow",
-    "Convertible",
-    "Available",
-    "Ambivalent",
-    "Weakly unavailable",
-    "Strongly unavailable",
-)
-# Must equal regard.segments.lifecycle.STAGES and regard.segments.rfm.RFM_GROUPS, which compute
-# these columns; they are spelled out here so the language does not depend on those engines.
-LIFECYCLE_STAGES = ("prospect", "new", "active", "at_risk", "lapsed", "won_back")
-RFM_GROUPS = (
-    "champions",
-    "loyal_customers",
-    "potential_loyalists",
-    "new_customers",
-    "promising",
-    "need_attention",
-    "about_to_sleep",
-    "cannot_lose_them",
-    "at_risk",
-    "hibernating",
-)
+# The values of the columns the engines compute, read from the engines themselves.
+COMMITMENT_GROUPS: tuple[str, ...] = (*USER_GROUPS, *NON_USER_GROUPS)
+LIFECYCLE_STAGES: tuple[str, ...] = tuple(STAGES.categories)
+RFM_GROUPS: tuple[str, ...] = tuple(RFM_GROUP_ENUM.categories)
 
 
 @dataclass(frozen=True)
