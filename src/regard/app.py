@@ -48,6 +48,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.state.templates = templates
     install_error_handlers(app, templates)
 
+    from regard.commitment.routes import router as commitment_router
     from regard.customers.routes import router as customers_router
     from regard.customers.tracking import router as tracking_router
     from regard.preferences.routes import router as preferences_router
@@ -59,6 +60,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.include_router(preferences_router)
     app.include_router(sms_router)
     app.include_router(center_router)
+    app.include_router(commitment_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

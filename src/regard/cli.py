@@ -23,10 +23,12 @@ app.add_typer(store_commands.app, name="db")
 
 def _register() -> None:
     # Imported here so that a broken optional group never stops 'regard --help'.
+    from regard.commitment import commands as commitment_commands
     from regard.customers import commands as customer_commands
     from regard.demo import commands as demo_commands
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
+    from regard.segments import commands as segment_commands
     from regard.web import commands as web_commands
 
     app.add_typer(customer_commands.import_app, name="import")
@@ -36,6 +38,8 @@ def _register() -> None:
     app.add_typer(consent.app, name="consent", help="Prove and check the consent ledger.")
     app.add_typer(links.app, name="links", help="Preference-center links: issue, revoke.")
     app.add_typer(webhooks.app, name="webhooks", help="Downstream systems told of changes.")
+    app.add_typer(commitment_commands.app, name="commitment", help="Surveys and commitment.")
+    app.add_typer(segment_commands.app, name="segment", help="Segments: list, evaluate.")
     app.command(name="serve")(web_commands.serve)
 
 

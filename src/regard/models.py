@@ -4,18 +4,22 @@ Importing the preference service also registers its merge hook, so that every me
 it runs, carries consent over to the surviving profile.
 """
 
+from regard.commitment import models as commitment_models
 from regard.customers import models as customers_models
 from regard.preferences import models as preferences_models
 from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
+from regard.segments import models as segments_models
 from regard.store.base import Base
 
 metadata = Base.metadata
 
 __all__ = [
+    "commitment_models",
     "customers_models",
     "metadata",
     "preferences_models",
     "preferences_service",
     "privacy_models",
+    "segments_models",
 ]
