@@ -1,0 +1,70 @@
+"""All SQL of commitment: survey responses in, and read back as columns for scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from regard.commitment.models import SurveyResponse
+
+
+def add_response(session: Session, response: SurveyResponse) -> SurveyResponse:
+    session.add(response)
+    session.flush()
+    return response
+
+
+def latest_answers(session: Session, *, survey: str) -> Sequence[tuple[int, bool, str]]:
+    """Each customer's latest response to ``survey``: customer_id, is_user, answers as JSON text.
+
+    The latest is the one answered last; two answered at the same moment, the one recorded last.
+    The answers come back as text so the caller parses them in one columnar pass.
+    """
+    ranked = (
+        select(
+            SurveyResponse.customer_id,
+            SurveyResponse.is_user,
+            cast(SurveyResponse.answers, String).label("answers"),
+            func.row_number()
+            .over(
+                partition_by=SurveyResponse.customer_id,
+                order_by=(SurveyResponse.responded_at.desc(), SurveyResponse.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(SurveyResponse.survey == survey)
+        .subquery()
+    )
+    statement = (
+        select(ranked.c.customer_id, ranked.c.is_user, ranked.c.answers)
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.customer_id)
+    )
+    return session.execute(statement).all()
+
+
+def responses_of(
+    session: Session, customer_id: int, *, survey: str
+) -> Sequence[tuple[int, bool, str, str, datetime, datetime, bool]]:
+    """Every response of one customer to ``survey``, oldest first, without opening free text.
+
+    Columns: id, is_user, answers (JSON text), source, responded_at, recorded_at, and whether
+    the response carries free text.
+    """
+    statement = (
+        select(
+            SurveyResponse.id,
+            SurveyResponse.is_user,
+            cast(SurveyResponse.answers, String).label("answers"),
+            SurveyResponse.source,
+            SurveyResponse.responded_at,
+            SurveyResponse.recorded_at,
+            SurveyResponse.free_text.is_not(None).label("has_free_text"),
+        )
+        .where(SurveyResponse.customer_id == customer_id, SurveyResponse.survey == survey)
+        .order_by(SurveyResponse.responded_at, SurveyResponse.id)
+    )
+    return session.execute(statement).all()
