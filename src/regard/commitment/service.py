@@ -71,7 +71,7 @@ def check_response(
         number = float(value)
         if not math.isfinite(number) or not item.scale_min <= number <= item.scale_max:
             problems.append(
-                f"{key}: {value} is outside its scale {item.scale_min:g}-{item.scale_max:g}"
+                f"{key}: {number:g} is outside its scale {item.scale_min:g}-{item.scale_max:g}"
             )
             continue
         clean[key] = number
