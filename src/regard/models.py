@@ -1,10 +1,11 @@
 """Every table of every domain, gathered for migrations and schema checks.
 
-Importing the preference service also registers its merge hook, so that every merge, wherever
-it runs, carries consent over to the surviving profile.
+Importing the preference and commitment services also registers their merge hooks, so that
+every merge, wherever it runs, carries consent and survey answers over to the surviving profile.
 """
 
 from regard.commitment import models as commitment_models
+from regard.commitment import service as commitment_service
 from regard.customers import models as customers_models
 from regard.preferences import models as preferences_models
 from regard.preferences import service as preferences_service
@@ -16,6 +17,7 @@ metadata = Base.metadata
 
 __all__ = [
     "commitment_models",
+    "commitment_service",
     "customers_models",
     "metadata",
     "preferences_models",

@@ -198,3 +198,32 @@ def test_free_text_longer_than_a_note_is_refused(store: Store) -> None:
         f"free_text.why: is {limit + 1} characters long; at most {limit} fit"
     ]
     assert count_responses(store) == 0
+
+
+def test_a_merge_gives_the_merged_profiles_answers_to_the_survivor(store: Store) -> None:
+    from regard.customers.identities import claim
+    from regard.customers.service import ProfileUpdate, Resolver
+
+    ana = new_customer(store, email="ana@example.com")
+    phone_only = new_customer(store, email=None, phone="+31612345678")
+    record(store, ana, LOYAL, at=T1)
+    record(store, phone_only, WAVERING, at=T2)
+
+    with unit_of_work(store) as session:
+        resolver = Resolver(session, vault=store.vault, brand=store.brand)
+        resolver.resolve(
+            ProfileUpdate(
+                source="shop",
+                observed_at=T3,
+                identities=(
+                    claim("email", "ana@example.com", region="NL", source="shop"),
+                    claim("phone", "+31612345678", region="NL", source="shop"),
+                ),
+            )
+        )
+        resolver.flush()
+
+    assert count_responses(store) == 2
+    with unit_of_work(store) as session:
+        found = service.history(session, ana, brand=store.brand)
+    assert found.history["responded_at"].to_list() == [T1, T2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from regard.commitment.models import SurveyResponse
@@ -68,3 +68,14 @@ def responses_of(
         .order_by(SurveyResponse.responded_at, SurveyResponse.id)
     )
     return session.execute(statement).all()
+
+
+def move_responses(session: Session, *, survivor_id: int, merged_id: int) -> int:
+    """Give the merged profile's survey responses to the survivor. Returns how many moved."""
+    moved = session.execute(
+        update(SurveyResponse)
+        .where(SurveyResponse.customer_id == merged_id)
+        .values(customer_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(moved, "rowcount", 0) or 0)

@@ -24,6 +24,7 @@ from regard.commitment import repository
 from regard.commitment.models import SurveyResponse
 from regard.commitment.scoring import LABELS, CutPoints, cut_points, score
 from regard.config import NON_USER_ITEMS, USER_ITEMS, BrandConfig, CommitmentItemKey
+from regard.customers.service import on_merge
 from regard.errors import InvalidInput
 from regard.preferences.catalogue import SettingProblem, clean_note
 from regard.preferences.views import live_customer_id
@@ -255,3 +256,9 @@ def _history(
     )
     scored = score(frame, brand.commitment, cuts=cuts or CutPoints(0.0, 0.0, 0.0))
     return CustomerCommitment(customer_id=customer_id, cuts=cuts, history=scored)
+
+
+@on_merge
+def _merge_responses(session: Session, survivor_id: int, merged_id: int) -> None:
+    """A merged profile's answers become the survivor's: commitment keeps its whole history."""
+    repository.move_responses(session, survivor_id=survivor_id, merged_id=merged_id)
