@@ -15,12 +15,14 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regard.errors import ConfigurationError
+from regard.segments.options import SegmentOptions
 
 ChannelName = Literal["email", "sms", "push", "voice", "postal"]
 Importance = Literal["critical", "transactional", "service", "relationship", "promotional"]
@@ -369,6 +371,7 @@ class BrandConfig(BaseModel):
     identity: IdentityRules = IdentityRules()
     preferences: PreferenceOptions = PreferenceOptions()
     commitment: CommitmentOptions = CommitmentOptions()
+    segments: SegmentOptions = SegmentOptions()
 
     @field_validator("topics")
     @classmethod
@@ -377,6 +380,18 @@ class BrandConfig(BaseModel):
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         if repeated:
             raise ValueError(f"topics listed twice: {', '.join(repeated)}")
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_rules_check(cls, value: SegmentOptions, info: ValidationInfo) -> SegmentOptions:
+        # Each rule parsed on its own; type-checking it needs the topics, interests and channels
+        # above (subscribed() names a topic, interest() an interest).
+        topics: tuple[Topic, ...] = info.data.get("topics", ())
+        preferences: PreferenceOptions | None = info.data.get("preferences")
+        interests = [c.key for c in preferences.interests] if preferences else []
+        channels: tuple[str, ...] = info.data.get("channels", ())
+        value.check_rules(topics=[*(t.key for t in topics), *interests], channels=channels)
         return value
 
     def topic(self, key: str) -> Topic | None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Iterable
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from regard.segments.language import SegmentError, parse
+
+# The value types a declared trait may have (regard.segments.schema.ValueType).
+TraitType = Literal["string", "number", "boolean", "date", "string-set"]
 
 
 class RfmOptions(BaseModel):
@@ -43,3 +49,62 @@ class LifecycleOptions(BaseModel):
         if self.lapsed_multiple <= self.at_risk_multiple:
             raise ValueError("lapsed_multiple must be greater than at_risk_multiple")
         return self
+
+
+class SegmentDefinition(BaseModel):
+    """A brand's own segment: a name and a rule in the segment language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Lower case, digits, "_" and "-"; "rfm:" and "lifecycle:" name the engines' segments.
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=100)
+    rule: str = Field(min_length=1)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _rule_parses(self) -> Self:
+        try:
+            parse(self.rule)
+        except SegmentError as exc:
+            raise ValueError(f"segment {self.name!r}: {exc}") from None
+        return self
+
+
+class SegmentOptions(BaseModel):
+    """The engines' thresholds, the traits segments may read, and the brand's own segments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rfm: RfmOptions = RfmOptions()
+    lifecycle: LifecycleOptions = LifecycleOptions()
+    # Traits a rule may read as ``trait.<name>``, each with its type.
+    traits: dict[str, TraitType] = Field(default_factory=dict)
+    custom: tuple[SegmentDefinition, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [definition.name for definition in self.custom]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"segments listed twice: {', '.join(repeated)}")
+        return self
+
+    def check_rules(self, *, topics: Iterable[str], channels: Iterable[str]) -> None:
+        """Type-check every custom rule; a ``ValueError`` names the segment, line and column."""
+        if not self.custom:
+            return
+        # Imported here: the schema reads the commitment groups, whose module reads the config
+        # that imports these options.
+        from regard.segments.compile import compile_segment
+        from regard.segments.schema import ValueType, default_schema
+
+        schema = default_schema(
+            traits={name: ValueType(kind) for name, kind in self.traits.items()},
+            topics=topics,
+            channels=channels,
+        )
+        for definition in self.custom:
+            try:
+                compile_segment(parse(definition.rule), schema=schema, source=definition.rule)
+            except SegmentError as exc:
+                raise ValueError(f"segment {definition.name!r}: {exc}") from None

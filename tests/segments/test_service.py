@@ -1,0 +1,168 @@
+"""Evaluating segments over a stored base on both databases: memberships, moves and runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from regard.commitment import service as commitment
+from regard.config import load_brand_config
+from regard.errors import ConfigurationError, InvalidInput
+from regard.segments import service
+from regard.segments.models import SegmentMembership, SegmentRun
+from regard.segments.schema import LIFECYCLE_STAGES
+from regard.store.database import Store, unit_of_work
+from tests.segments.support import AS_OF, add_purchases, segment_brand, small_base
+
+LATER = AS_OF + timedelta(days=60)
+
+
+def members(store: Store, segment: str) -> set[int]:
+    with unit_of_work(store) as session:
+        return set(
+            session.scalars(
+                select(SegmentMembership.customer_id).where(
+                    SegmentMembership.segment == segment, SegmentMembership.exited_at.is_(None)
+                )
+            )
+        )
+
+
+def stays(store: Store, segment: str, customer_id: int) -> list[tuple[datetime, datetime | None]]:
+    with unit_of_work(store) as session:
+        rows = session.execute(
+            select(SegmentMembership.entered_at, SegmentMembership.exited_at)
+            .where(
+                SegmentMembership.segment == segment, SegmentMembership.customer_id == customer_id
+            )
+            .order_by(SegmentMembership.entered_at)
+        ).all()
+        return [(entered, exited) for entered, exited in rows]
+
+
+def evaluate(
+    store: Store, as_of: datetime, names: list[str] | None = None
+) -> dict[str, service.SegmentSummary]:
+    with unit_of_work(store) as session:
+        summaries = service.evaluate_segments(
+            session, brand=segment_brand(store), as_of=as_of, names=names
+        )
+    return {summary.name: summary for summary in summaries}
+
+
+def test_first_evaluation_places_each_customer(store: Store) -> None:
+    people = small_base(store)
+    ana, ben, cas, dee = (people[name] for name in ("ana", "ben", "cas", "dee"))
+    summaries = evaluate(store, AS_OF)
+
+    # Two buyers in the RFM window: ana bought more, ben more recently.
+    assert members(store, "rfm:loyal_customers") == {ana}
+    assert members(store, "rfm:potential_loyalists") == {ben}
+    assert members(store, "lifecycle:active") == {ana}
+    assert members(store, "lifecycle:new") == {ben}
+    assert members(store, "lifecycle:lapsed") == {cas}
+    assert members(store, "lifecycle:prospect") == {dee}
+    # 3 purchases in 90 days worth 300, and opted in; ben bought once.
+    assert members(store, "keen_campers") == {ana}
+    # Interested in camping on the pro plan: ana told us, dee too.
+    assert members(store, "camping_pro") == {ana, dee}
+    keen = summaries["keen_campers"]
+    assert (keen.members, keen.entered, keen.exited) == (1, 1, 0)
+    assert keen.evaluated_at == AS_OF
+    assert keen.trend == (1,)
+    assert keen.description == "Buy often"
+    assert summaries["rfm:champions"].members == 0
+    assert stays(store, "keen_campers", ana) == [(AS_OF, None)]
+
+
+def test_second_evaluation_moves_customers_in_and_out(store: Store) -> None:
+    people = small_base(store)
+    ana, ben = people["ana"], people["ben"]
+    evaluate(store, AS_OF)
+    add_purchases(store, ben, (LATER - timedelta(days=1), 200))
+    summaries = evaluate(store, LATER)
+
+    # ana's purchases fell out of the 90 days; ben bought again for 200.
+    assert members(store, "keen_campers") == {ben}
+    assert stays(store, "keen_campers", ana) == [(AS_OF, LATER)]
+    assert stays(store, "keen_campers", ben) == [(LATER, None)]
+    keen = summaries["keen_campers"]
+    assert (keen.members, keen.entered, keen.exited) == (1, 1, 1)
+    assert keen.trend == (1, 1)
+    # ana went 70 days without her usual monthly purchase; ben is no longer new.
+    assert members(store, "lifecycle:at_risk") == {ana}
+    assert members(store, "lifecycle:active") == {ben}
+    assert stays(store, "lifecycle:active", ana) == [(AS_OF, LATER)]
+    assert stays(store, "lifecycle:new", ben) == [(AS_OF, LATER)]
+    active = summaries["lifecycle:active"]
+    assert (active.members, active.entered, active.exited) == (1, 1, 1)
+    # Customers who stayed keep their membership untouched.
+    assert len(stays(store, "camping_pro", ana)) == 1
+
+    with unit_of_work(store) as session:
+        runs = session.scalars(select(SegmentRun).where(SegmentRun.segment == "keen_campers")).all()
+        listed = {s.name: s for s in service.list_segments(session, brand=segment_brand(store))}
+    assert len(runs) == 2
+    assert all(run.seconds >= 0 for run in runs)
+    assert listed["keen_campers"].members == 1
+    assert listed["keen_campers"].trend == (1, 1)
+    assert listed["lifecycle:at_risk"].members == 1
+
+
+def test_only_the_named_segments_are_evaluated(store: Store) -> None:
+    small_base(store)
+    summaries = evaluate(store, AS_OF, names=["keen_campers", "lifecycle"])
+    assert set(summaries) == {"keen_campers", *(f"lifecycle:{s}" for s in LIFECYCLE_STAGES)}
+    assert members(store, "rfm:loyal_customers") == set()
+    with pytest.raises(InvalidInput, match="did you mean 'keen_campers'"):
+        evaluate(store, AS_OF, names=["keen_camper"])
+
+
+def test_a_typo_in_a_custom_rule_is_refused_with_its_place(tmp_path: Path) -> None:
+    config = tmp_path / "regard.toml"
+    config.write_text(
+        'name = "Test"\n'
+        "[[segments.custom]]\n"
+        'name = "keen_campers"\n'
+        'rule = """count(purchase, 90d) >= 2\n'
+        '  and cuont(purchase, 30d) > 1"""\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        load_brand_config(config)
+    message = str(refused.value)
+    assert "segment 'keen_campers'" in message
+    assert "line 2, column 7: unknown function 'cuont'; did you mean 'count'?" in message
+    assert "  and cuont(purchase, 30d) > 1\n      ^^^^^" in message
+
+
+def test_a_rule_that_does_not_parse_is_refused_with_its_place(tmp_path: Path) -> None:
+    config = tmp_path / "regard.toml"
+    config.write_text(
+        'name = "Test"\n[[segments.custom]]\nname = "big"\n'
+        'rule = "sum(purchase.amount, 90x) > 1"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError, match=r"segment 'big': line 1, column \d+"):
+        load_brand_config(config)
+
+
+def test_commitment_groups_come_from_the_latest_survey_response(store: Store) -> None:
+    people = small_base(store)
+    with unit_of_work(store) as session:
+        commitment.record_response(
+            session,
+            people["dee"],
+            brand=store.brand,
+            is_user=False,
+            answers={"rating_brand": 9, "rating_current": 3},
+            free_text=None,
+            source="api",
+            responded_at=AS_OF - timedelta(days=1),
+        )
+    summaries = evaluate(store, AS_OF, names=["commitment"])
+    assert members(store, "commitment:Available") == {people["dee"]}
+    assert summaries["commitment:Convertible"].members == 0
