@@ -74,6 +74,10 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     consent_rejects = tmp_path / "crm_consents.csv.rejects.csv"
     assert len(consent_rejects.read_text().splitlines()) == 5 + 1
     assert "chains verified" in first.output
+    # Commitment scored against lifecycle, the brand's segments, and a typo pointed at.
+    assert "Commitment against lifecycle" in first.output
+    assert "keen_campers" in first.output
+    assert "did you mean 'lifecycle'?" in first.output
     ledger_line = _line_with(first.output, "ledger entries")
     # The printed preference link opens this customer's page.
     link = _line_with(first.output, "/p/").strip()
@@ -92,6 +96,7 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     assert json.loads(keys_file.read_text()) == keys
     # The customers' word is recorded once: a second run adds nothing to the ledger.
     assert _line_with(second.output, "ledger entries") == ledger_line
+    assert "(recorded on an earlier run)" in second.output
     # Nothing new: every good row is a duplicate the second time.
     assert "Import" in second.output
     for line in second.output.splitlines():

@@ -79,3 +79,7 @@ def move_responses(session: Session, *, survivor_id: int, merged_id: int) -> int
         .execution_options(synchronize_session=False)
     )
     return int(getattr(moved, "rowcount", 0) or 0)
+
+
+def count_responses(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(SurveyResponse)) or 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,10 +23,15 @@ from rich.table import Table
 from rich.text import Text
 
 from regard import runtime, terminal
+from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
 from regard.customers import repository as customers_repository
 from regard.customers.importers import ImportSummary
+from regard.demo import commitment as demo_commitment
 from regard.demo import loading
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
+from regard.segments import service as segments_service
+from regard.segments.language import SegmentError
+from regard.segments.schema import LIFECYCLE_STAGES
 from regard.store.database import Store, unit_of_work
 
 app = typer.Typer(
@@ -173,6 +179,7 @@ def run(
     console.print(_summary_table(results))
     base = f"http://{host}:{port}"
     voices = _customers_speak(store, manifest, directory, seed=seed)
+    _commitment_and_segments(store, manifest, seed=seed)
     with unit_of_work(store) as session:
         profiles = customers_repository.count_customers(session)
         events = customers_repository.count_events(session)
@@ -235,6 +242,53 @@ def _customers_speak(
         highlight=False,
     )
     return loaded
+
+
+def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int) -> None:
+    """Survey answers scored, every segment evaluated, commitment set against lifecycle."""
+    surveyed = demo_commitment.answer_surveys(store, seed=seed)
+    console.print(
+        f"Commitment survey: {surveyed.responses:,} customers answered"
+        + ("" if surveyed.recorded_now else " (recorded on an earlier run)")
+        + ".",
+        highlight=False,
+    )
+    as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    loaded = demo_commitment.evaluate(store, as_of=as_of)
+    groups = [*USER_GROUPS, *NON_USER_GROUPS]
+    stages = list(LIFECYCLE_STAGES)
+    table = Table(title=f"Commitment against lifecycle on {manifest.until.isoformat()}")
+    table.add_column("commitment group")
+    for stage in stages:
+        table.add_column(stage.replace("_", " "), justify="right")
+    table.add_column("all", justify="right")
+    for group in groups:
+        cells = [loaded.crosstab.get((group, stage), 0) for stage in stages]
+        table.add_row(group, *(f"{c:,}" for c in cells), f"{sum(cells):,}")
+    console.print(table)
+    sizes = Table(title="The brand's own segments")
+    for name in ("segment", "members", "entered", "exited", "what it is"):
+        sizes.add_column(
+            name, justify="right" if name in ("members", "entered", "exited") else "left"
+        )
+    for summary in loaded.summaries:
+        if ":" not in summary.name:
+            sizes.add_row(
+                summary.name,
+                f"{summary.members:,}",
+                f"{summary.entered or 0:,}",
+                f"{summary.exited or 0:,}",
+                summary.description,
+            )
+    console.print(sizes)
+    typo = 'lifecyle = "active" and count(purchase, 90d) >= 2'
+    try:
+        segments_service.check_rule(typo, brand=store.brand)
+    except SegmentError as problem:
+        console.print("A segment with a typo is refused, pointing at the typo:", highlight=False)
+        console.print(f"  {escape(problem.message)}", highlight=False)
+        for line in problem.pointer().splitlines():
+            console.print(f"    {escape(line)}", highlight=False)
 
 
 def _preference_lines(store: Store, email: str, base: str, directory: Path) -> list[str]:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from regard.segments.models import SegmentMembership, SegmentRun
 
@@ -78,3 +78,25 @@ def recent_runs(session: Session, *, per_segment: int) -> list[SegmentRun]:
         .order_by(SegmentRun.segment, SegmentRun.evaluated_at.desc(), SegmentRun.id.desc())
     )
     return list(session.scalars(statement))
+
+
+def crosstab(session: Session, rows: str, columns: str) -> dict[tuple[str, str], int]:
+    """Customers in both a segment named ``rows...`` and one named ``columns...`` now, counted
+    per pair (e.g. commitment group against lifecycle stage), names without their prefixes."""
+    a = aliased(SegmentMembership)
+    b = aliased(SegmentMembership)
+    found = session.execute(
+        select(a.segment, b.segment, func.count())
+        .join(b, b.customer_id == a.customer_id)
+        .where(
+            a.segment.startswith(rows),
+            b.segment.startswith(columns),
+            a.exited_at.is_(None),
+            b.exited_at.is_(None),
+        )
+        .group_by(a.segment, b.segment)
+    ).all()
+    return {
+        (row_name.removeprefix(rows), column_name.removeprefix(columns)): int(count)
+        for row_name, column_name, count in found
+    }
