@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from regard.commitment import service
 from regard.store.database import Store, open_store, unit_of_work
-from tests.cli import regard
+from tests.cli import Run, migrated_cli
 from tests.commitment.test_service import LOYAL, OUTSIDER, T1, T2, WAVERING
 from tests.conftest import brand_for_tests, make_settings
 from tests.preferences.support import new_customer
 from tests.preferences.test_commands import BRAND_TOML
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Run:
-    settings = make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
-    settings.brand_config.write_text(BRAND_TOML, encoding="utf-8")
-    env = {
-        "REGARD_ENVIRONMENT": "test",
-        "REGARD_DATABASE_URL": settings.database_url,
-        "REGARD_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-        "REGARD_BLIND_INDEX_KEY": settings.blind_index_key.get_secret_value(),
-        "REGARD_BRAND_CONFIG": str(settings.brand_config),
-        "COLUMNS": "200",
-    }
-    upgraded = regard(tmp_path, "db", "upgrade", extra=env)
-    assert upgraded.returncode == 0, upgraded.stderr
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return regard(tmp_path, *args, extra=env)
-
-    return run
+    return migrated_cli(tmp_path, BRAND_TOML, extra={"COLUMNS": "200"})
 
 
 @pytest.fixture

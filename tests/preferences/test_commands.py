@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,11 +14,9 @@ from sqlalchemy import text
 from regard.preferences import service
 from regard.preferences.service import ConsentChange, Origin, SettingChange
 from regard.store.database import Store, open_store, unit_of_work
-from tests.cli import regard
+from tests.cli import Run, migrated_cli
 from tests.conftest import brand_for_tests, make_settings
 from tests.preferences.support import new_customer
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
 
 BRAND_TOML = """\
 name = "Test Outfitters"
@@ -42,22 +39,7 @@ languages = ["en", "nl"]
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Run:
-    settings = make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
-    settings.brand_config.write_text(BRAND_TOML, encoding="utf-8")
-    env = {
-        "REGARD_ENVIRONMENT": "test",
-        "REGARD_DATABASE_URL": settings.database_url,
-        "REGARD_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-        "REGARD_BLIND_INDEX_KEY": settings.blind_index_key.get_secret_value(),
-        "REGARD_BRAND_CONFIG": str(settings.brand_config),
-    }
-    upgraded = regard(tmp_path, "db", "upgrade", extra=env)
-    assert upgraded.returncode == 0, upgraded.stderr
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return regard(tmp_path, *args, extra=env)
-
-    return run
+    return migrated_cli(tmp_path, BRAND_TOML)
 
 
 @pytest.fixture

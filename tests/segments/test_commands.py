@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,11 +9,9 @@ import pytest
 
 from regard.config import BrandConfig, load_brand_config
 from regard.store.database import open_store
-from tests.cli import regard
+from tests.cli import Run, migrated_cli
 from tests.conftest import make_settings
 from tests.segments.support import add_customer, add_purchases, days_before
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
 
 BRAND_TOML = """\
 name = "Test Outfitters"
@@ -37,22 +33,7 @@ description = "Bought in the last 90 days"
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Run:
-    settings = make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
-    settings.brand_config.write_text(BRAND_TOML, encoding="utf-8")
-    env = {
-        "REGARD_ENVIRONMENT": "test",
-        "REGARD_DATABASE_URL": settings.database_url,
-        "REGARD_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
-        "REGARD_BLIND_INDEX_KEY": settings.blind_index_key.get_secret_value(),
-        "REGARD_BRAND_CONFIG": str(settings.brand_config),
-    }
-    upgraded = regard(tmp_path, "db", "upgrade", extra=env)
-    assert upgraded.returncode == 0, upgraded.stderr
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return regard(tmp_path, *args, extra=env)
-
-    return run
+    return migrated_cli(tmp_path, BRAND_TOML)
 
 
 def brand(tmp_path: Path) -> BrandConfig:

@@ -8,10 +8,7 @@ response with any invalid part is not stored and answers ``400`` with every prob
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter
 
 from regard.commitment import service
 from regard.commitment.schemas import (
@@ -23,26 +20,9 @@ from regard.commitment.schemas import (
     SurveyIn,
     SurveyRecorded,
 )
-from regard.errors import Unauthorized
-from regard.privacy import service as keys
-from regard.privacy.models import ApiKey
-from regard.web.deps import ReadKeyDep, SessionDep, StoreDep
+from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["commitment"])
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def write_key(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
-    if credentials is None:
-        raise Unauthorized("send a write key as 'Authorization: Bearer <key>'")
-    return keys.authenticate(session, credentials.credentials, scope="write")
-
-
-WriteKeyDep = Annotated[ApiKey, Depends(write_key)]
 
 
 @router.post("/customers/{customer_id}/survey", response_model=SurveyRecorded, status_code=201)

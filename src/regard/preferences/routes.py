@@ -11,10 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Query
 
-from regard.errors import Unauthorized
 from regard.preferences import imports, views
 from regard.preferences.schemas import (
     Catalogue,
@@ -30,25 +28,10 @@ from regard.preferences.schemas import (
     Verification,
 )
 from regard.preferences.service import ConsentChange, Origin, SettingChange, describe_entry
-from regard.privacy import service as keys
-from regard.privacy.models import ApiKey
-from regard.web.deps import ReadKeyDep, SessionDep, StoreDep
+from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["preferences"])
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-def write_key(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
-    if credentials is None:
-        raise Unauthorized("send a write key as 'Authorization: Bearer <key>'")
-    return keys.authenticate(session, credentials.credentials, scope="write")
-
-
-WriteKeyDep = Annotated[ApiKey, Depends(write_key)]
 
 At = Annotated[
     datetime | None,

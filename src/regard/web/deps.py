@@ -52,3 +52,15 @@ def read_key(
 
 
 ReadKeyDep = Annotated[ApiKey, Depends(read_key)]
+
+
+def write_key(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None:
+        raise Unauthorized("send a write key as 'Authorization: Bearer <key>'")
+    return keys.authenticate(session, credentials.credentials, scope="write")
+
+
+WriteKeyDep = Annotated[ApiKey, Depends(write_key)]
