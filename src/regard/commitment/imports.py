@@ -8,41 +8,27 @@ rows are kept. Each batch commits on its own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from regard.commitment import service
 from regard.config import BrandConfig
 from regard.customers import repository as customers_repository
 from regard.customers.identities import claim
-from regard.customers.importers.pipeline import RejectsFile
-from regard.customers.importers.readers import Rejected, file_format, read_batches
+from regard.customers.importers.pipeline import BatchOutcome, RecordFileSummary, import_record_file
+from regard.customers.importers.readers import file_format
 from regard.errors import InvalidInput, RegardError
 from regard.store.crypto import Vault
-from regard.store.database import Store, unit_of_work
+from regard.store.database import Store
 
 DEFAULT_BATCH_SIZE = 2_000
 TEXT_PREFIX = "text_"
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
-
-
-@dataclass
-class SurveyFileSummary:
-    """What a file import did."""
-
-    rows: int = 0
-    recorded: int = 0
-    rejected: int = 0
-    seconds: float = 0.0
-    rejects_path: Path | None = None
 
 
 def _flag(value: Any) -> bool | None:
@@ -147,7 +133,7 @@ def import_response_file(
     source: str = "import",
     rejects_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> SurveyFileSummary:
+) -> RecordFileSummary:
     """Import a CSV or JSON Lines file of survey responses; each batch commits on its own."""
     if source not in service.SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(service.SOURCES)}")
@@ -155,28 +141,13 @@ def import_response_file(
         raise InvalidInput(f"{path}: no such file")
     if file_format(path) == "parquet":
         raise InvalidInput(f"{path.name}: use .csv or .jsonl for survey responses")
-    started = time.perf_counter()
-    rejects = RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
-    summary = SurveyFileSummary()
-    try:
-        for batch in read_batches(path, batch_size=batch_size):
-            rows = batch.as_records()
-            bad = list(batch.rejected)
-            with unit_of_work(store) as session:
-                recorded, rejections = import_responses(
-                    session, rows, brand=store.brand, vault=store.vault, source=source
-                )
-            bad.extend(
-                Rejected(
-                    batch.lines[index], reason, orjson.dumps(rows[index], default=str).decode()
-                )
-                for index, reason in rejections
-            )
-            rejects.write(bad)
-            summary.rows += len(batch)
-            summary.recorded += recorded
-            summary.rejected += len(bad)
-    finally:
-        summary.rejects_path = rejects.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+    def import_batch(session: Session, rows: list[dict[str, Any]]) -> BatchOutcome:
+        recorded, rejections = import_responses(
+            session, rows, brand=store.brand, vault=store.vault, source=source
+        )
+        return recorded, 0, rejections
+
+    return import_record_file(
+        store, path, import_batch=import_batch, rejects_path=rejects_path, batch_size=batch_size
+    )

@@ -21,6 +21,7 @@ from regard.config import Settings
 from regard.customers import repository as customers_repository
 from regard.customers.identities import claim, normalize_email
 from regard.customers.importers import ImportSummary, import_file
+from regard.customers.importers.pipeline import RecordFileSummary
 from regard.delivery.mail import FileMailer
 from regard.demo.consents import write_consents
 from regard.demo.generator import BRAND_CONFIG, DemoFile, DemoManifest, generate
@@ -29,7 +30,7 @@ from regard.errors import InvalidInput, Unauthorized
 from regard.preferences import keywords, links
 from regard.preferences import repository as preferences_repository
 from regard.preferences import service as preferences_service
-from regard.preferences.imports import ConsentFileSummary, import_consent_file
+from regard.preferences.imports import import_consent_file
 from regard.preferences.service import VerifyReport
 from regard.privacy import service as keys
 from regard.store import migrate
@@ -175,7 +176,7 @@ def example_customer(manifest: DemoManifest) -> ExampleCustomer:
 class PreferencesLoaded:
     consents_file: Path
     expected_rejects: int
-    imported: ConsentFileSummary
+    imported: RecordFileSummary
     voices: CustomerVoices
     sms_stops: int
     report: VerifyReport

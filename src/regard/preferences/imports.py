@@ -14,7 +14,6 @@ resolves identities by the brand's rules). Import the customers first, then thei
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,22 +21,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from regard.config import BrandConfig
 from regard.customers import repository as customers_repository
 from regard.customers.identities import IdentityClaim, claim
-from regard.customers.importers.pipeline import RejectsFile
-from regard.customers.importers.readers import Rejected, file_format, read_batches
+from regard.customers.importers.pipeline import BatchOutcome, RecordFileSummary, import_record_file
+from regard.customers.importers.readers import file_format
 from regard.errors import InvalidInput, RegardError
 from regard.preferences import catalogue, repository, service
 from regard.preferences.catalogue import SettingProblem
 from regard.preferences.ledger import LedgerLine, applies, fold
 from regard.preferences.schemas import SYSTEM_NAME, ImportedConsent
 from regard.store.crypto import Vault
-from regard.store.database import Store, unit_of_work
+from regard.store.database import Store
 
 _FUTURE_SLACK = timedelta(minutes=5)
 _IDENTITY_COLUMNS = ("email", "phone", "external_id", "namespace")
@@ -223,22 +221,6 @@ def _import_for(
 # --- files ---------------------------------------------------------------------------------
 
 
-@dataclass
-class ConsentFileSummary:
-    """What a file import did, in the house style of ``regard import``."""
-
-    rows: int = 0
-    recorded: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    seconds: float = 0.0
-    rejects_path: Path | None = None
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
 def _nested(row: Mapping[str, Any]) -> dict[str, Any]:
     """A flat row (CSV columns) in the shape of an API record; empty cells left out."""
     record = {k: v for k, v in row.items() if v is not None and v != ""}
@@ -267,39 +249,29 @@ def import_consent_file(
     rejects_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
-) -> ConsentFileSummary:
+) -> RecordFileSummary:
     """Import a CSV or JSON Lines file of consents; each batch commits on its own.
 
     A re-run after a crash completes the file: what was recorded is recognised as unchanged.
     """
     check_file_request(path, system=system)
-    started = time.perf_counter()
-    rejects = RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
-    summary = ConsentFileSummary()
-    try:
-        for batch in read_batches(path, batch_size=batch_size):
-            rows = [_nested(row) for row in batch.as_records()]
-            bad = list(batch.rejected)
-            with unit_of_work(store) as session:
-                outcome = import_consents(
-                    session, brand=store.brand, vault=store.vault, system=system, records=rows
-                )
-            bad.extend(
-                Rejected(
-                    batch.lines[index],
-                    "; ".join(problems),
-                    orjson.dumps(rows[index], default=str).decode(),
-                )
-                for index, problems in outcome.rejections
-            )
-            rejects.write(bad)
-            summary.rows += len(batch)
-            summary.recorded += outcome.recorded
-            summary.unchanged += outcome.unchanged
-            summary.rejected += len(bad)
-            if progress is not None:
-                progress(len(batch))
-    finally:
-        summary.rejects_path = rejects.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+    def import_batch(session: Session, rows: list[dict[str, Any]]) -> BatchOutcome:
+        outcome = import_consents(
+            session, brand=store.brand, vault=store.vault, system=system, records=rows
+        )
+        return (
+            outcome.recorded,
+            outcome.unchanged,
+            [(index, "; ".join(problems)) for index, problems in outcome.rejections],
+        )
+
+    return import_record_file(
+        store,
+        path,
+        import_batch=import_batch,
+        shape=_nested,
+        rejects_path=rejects_path,
+        batch_size=batch_size,
+        progress=progress,
+    )

@@ -91,6 +91,67 @@ class RejectsFile:
         return self.path
 
 
+@dataclass
+class RecordFileSummary:
+    """What an import of records (consents, survey answers) from a file did."""
+
+    rows: int = 0
+    recorded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    rejects_path: Path | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+# What one batch of records came to: recorded, unchanged, and each bad record's index and reason.
+BatchOutcome = tuple[int, int, list[tuple[int, str]]]
+
+
+def import_record_file(
+    store: Store,
+    path: Path,
+    *,
+    import_batch: Callable[[Session, list[dict[str, Any]]], BatchOutcome],
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    rejects_path: Path | None = None,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> RecordFileSummary:
+    """Read ``path`` in batches, hand each (its rows ``shape``d) to ``import_batch`` in a
+    transaction of its own, and write every bad row, with its line and reason, to the rejects
+    file. The good rows of a batch are kept whatever its bad ones."""
+    started = time.perf_counter()
+    rejects = RejectsFile(rejects_path or path.with_name(path.name + ".rejects.csv"))
+    summary = RecordFileSummary()
+    try:
+        for batch in read_batches(path, batch_size=batch_size):
+            rows = batch.as_records()
+            if shape is not None:
+                rows = [shape(row) for row in rows]
+            bad = list(batch.rejected)
+            with unit_of_work(store) as session:
+                recorded, unchanged, rejections = import_batch(session, rows)
+            bad.extend(
+                Rejected(batch.lines[index], reason, _raw_text(rows[index]))
+                for index, reason in rejections
+            )
+            rejects.write(bad)
+            summary.rows += len(batch)
+            summary.recorded += recorded
+            summary.unchanged += unchanged
+            summary.rejected += len(bad)
+            if progress is not None:
+                progress(len(batch))
+    finally:
+        summary.rejects_path = rejects.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
 def _raw_text(record: object) -> str:
     return orjson.dumps(record, default=str).decode()
 
