@@ -180,10 +180,12 @@ def _profile(session: Session, customer_id: int, now: datetime) -> tuple[Prefere
     return profile, (profile.head_seq, profile.head_hash) == (seq, head or GENESIS)
 
 
-def _cached_view(session: Session, profile: PreferenceProfile) -> LedgerView:
+def _cached_view(
+    session: Session, customer_id: int, profile: PreferenceProfile | None
+) -> LedgerView:
     """The state as the cache holds it: what the fold of the whole chain gave last time."""
     view = LedgerView()
-    for row in repository.consent_states(session, profile.customer_id):
+    for row in repository.consent_states(session, customer_id):
         view.consents[(row.topic, row.channel)] = ConsentWord(
             state=row.state,  # type: ignore[arg-type]
             legal_basis=row.legal_basis,
@@ -192,7 +194,7 @@ def _cached_view(session: Session, profile: PreferenceProfile) -> LedgerView:
             occurred_at=row.occurred_at,
             entry_id=row.entry_id,
         )
-    settings = dict(profile.settings or {})
+    settings = dict(profile.settings or {}) if profile is not None else {}
     personal = settings.pop(_PERSONAL, {})
     view.settings = {name: dict(scopes) for name, scopes in settings.items()}
     view.personal = {
@@ -295,7 +297,7 @@ def record(
     # read and folded again.
     incremental = origin.occurred_at is None and not (created and profile.head_seq > 0)
     lines = [] if incremental else repository.ledger_lines(session, customer_id)
-    view = _cached_view(session, profile) if incremental else fold(lines)
+    view = _cached_view(session, customer_id, profile) if incremental else fold(lines)
     # Within the allowed clock drift, a time ahead of ours counts as now.
     occurred = min(origin.occurred_at, now) if origin.occurred_at else now
     # What the ledger already holds with its original time: importing it again adds nothing.
@@ -525,40 +527,9 @@ def _grid(
     return grid
 
 
-def current(session: Session, customer_id: int, *, brand: BrandConfig) -> Preferences:
-    """What the customer has set, read from the cache kept beside the ledger."""
-    profile = repository.get_profile(session, customer_id)
-    words = {
-        (row.topic, row.channel): ConsentWord(
-            state=row.state,  # type: ignore[arg-type]
-            legal_basis=row.legal_basis,
-            source=row.source,
-            actor="",
-            occurred_at=row.occurred_at,
-            entry_id=row.entry_id,
-        )
-        for row in repository.consent_states(session, customer_id)
-    }
-    settings = dict(profile.settings) if profile else {}
-    personal = settings.pop(_PERSONAL, {})
-    note = None
-    note_entry = personal.get("note", {}).get("")
-    if note_entry is not None:
-        entry = repository.get_entry(session, int(note_entry))
-        note = entry.personal_value if entry is not None else None
-    return Preferences(
-        customer_id=customer_id,
-        consents=_grid(brand, words),
-        settings=settings,
-        note=note,
-        head_seq=profile.head_seq if profile else 0,
-    )
-
-
-def as_of(session: Session, customer_id: int, at: datetime, *, brand: BrandConfig) -> Preferences:
-    """What the customer had allowed and set at ``at``, replayed from the ledger."""
-    lines: list[LedgerLine] = repository.ledger_lines(session, customer_id)
-    view = fold(lines, until=at)
+def _preferences(
+    session: Session, customer_id: int, view: LedgerView, *, brand: BrandConfig, head_seq: int
+) -> Preferences:
     note = None
     note_entry = view.personal.get("note", {}).get("")
     if note_entry is not None:
@@ -569,8 +540,24 @@ def as_of(session: Session, customer_id: int, at: datetime, *, brand: BrandConfi
         consents=_grid(brand, view.consents),
         settings={name: dict(scopes) for name, scopes in view.settings.items() if scopes},
         note=note,
-        head_seq=max((line.seq for line in lines if line.occurred_at <= at), default=0),
+        head_seq=head_seq,
     )
+
+
+def current(session: Session, customer_id: int, *, brand: BrandConfig) -> Preferences:
+    """What the customer has set, read from the cache kept beside the ledger."""
+    profile = repository.get_profile(session, customer_id)
+    view = _cached_view(session, customer_id, profile)
+    head_seq = profile.head_seq if profile else 0
+    return _preferences(session, customer_id, view, brand=brand, head_seq=head_seq)
+
+
+def as_of(session: Session, customer_id: int, at: datetime, *, brand: BrandConfig) -> Preferences:
+    """What the customer had allowed and set at ``at``, replayed from the ledger."""
+    lines: list[LedgerLine] = repository.ledger_lines(session, customer_id)
+    head_seq = max((line.seq for line in lines if line.occurred_at <= at), default=0)
+    view = fold(lines, until=at)
+    return _preferences(session, customer_id, view, brand=brand, head_seq=head_seq)
 
 
 def history(session: Session, customer_id: int) -> list[ConsentEntry]:
