@@ -265,6 +265,22 @@ DEFAULT_SURVEY_ITEMS = (
 )
 
 
+class OpenQuestion(BaseModel):
+    """A Voice-of-the-Customer question answered in the customer's own words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Names the answers in responses, imports and themes: lower-case letters, digits and "_".
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    wording: str = Field(min_length=1, max_length=300)
+
+
+DEFAULT_OPEN_QUESTIONS = (
+    OpenQuestion(key="what_matters", wording="What matters most to you when you choose a brand?"),
+    OpenQuestion(key="more_useful", wording="What would make our messages more useful to you?"),
+)
+
+
 class LogisticWeights(BaseModel):
     """score = 1 / (1 + exp(-z)), z = intercept + margin * m + involvement * i + ambivalence * a.
 
@@ -287,6 +303,8 @@ class CommitmentOptions(BaseModel):
 
     # List only the items you change; each is merged over its default by key.
     items: tuple[SurveyItem, ...] = DEFAULT_SURVEY_ITEMS
+    # Open questions after the items, each optional for the respondent; [] asks none.
+    questions: tuple[OpenQuestion, ...] = DEFAULT_OPEN_QUESTIONS
     weights: LogisticWeights = LogisticWeights()
     # Scores from which a user is Shallow, Average, Entrenched; below the first, Convertible.
     # None: the quartiles of the scored base.
@@ -320,6 +338,15 @@ class CommitmentOptions(BaseModel):
             seen.add(key)
             merged[key] = {**merged[key], **given_fields}
         return tuple(merged.values())
+
+    @field_validator("questions")
+    @classmethod
+    def _questions_once(cls, value: tuple[OpenQuestion, ...]) -> tuple[OpenQuestion, ...]:
+        keys = [question.key for question in value]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ValueError(f"open question {twice[0]} listed twice")
+        return value
 
     @field_validator("cut_points")
     @classmethod
@@ -355,6 +382,9 @@ class CommitmentOptions(BaseModel):
 
     def item(self, key: CommitmentItemKey) -> SurveyItem:
         return next(item for item in self.items if item.key == key)
+
+    def question(self, key: str) -> OpenQuestion | None:
+        return next((q for q in self.questions if q.key == key), None)
 
 
 class BrandConfig(BaseModel):

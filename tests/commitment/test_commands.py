@@ -71,7 +71,7 @@ def test_score_of_an_empty_base(cli: Run) -> None:
 def test_show_lists_the_history_and_the_group_now(cli: Run, cli_store: Store) -> None:
     ana = new_customer(cli_store)
     record(cli_store, ana, WAVERING, at=T1)
-    record(cli_store, ana, OUTSIDER, is_user=False, at=T2, free_text={"why": "too dear"})
+    record(cli_store, ana, OUTSIDER, is_user=False, at=T2, free_text={"what_matters": "too dear"})
 
     done = cli("commitment", "show", "ana@example.com")
 
@@ -90,9 +90,22 @@ def test_import_keeps_good_rows_and_rejects_bad_ones(
     ana = new_customer(cli_store)
     new_customer(cli_store, email="ben@example.com")
     path = tmp_path / "survey.csv"
-    columns = ["email", "customer_id", "is_user", *LOYAL, *OUTSIDER, "responded_at", "text_why"]
+    columns = [
+        "email",
+        "customer_id",
+        "is_user",
+        *LOYAL,
+        *OUTSIDER,
+        "responded_at",
+        "text_what_matters",
+    ]
     rows = [
-        {"email": "ana@example.com", "is_user": "true", **LOYAL, "text_why": "<b>fast</b>"},
+        {
+            "email": "ana@example.com",
+            "is_user": "true",
+            **LOYAL,
+            "text_what_matters": "<b>fast</b>",
+        },
         {"customer_id": str(ana), "is_user": "false", **OUTSIDER},
         {"email": "ben@example.com", "is_user": "yes", **LOYAL, "satisfaction": 14},
         {"email": "nobody@example.com", "is_user": "true", **LOYAL},

@@ -51,7 +51,7 @@ def test_a_response_is_stored_and_answered_with_the_group(
     body = {
         "is_user": False,
         "answers": OUTSIDER,
-        "free_text": {"why": "<i>Friends</i> recommend you"},
+        "free_text": {"what_matters": "<i>Friends</i> recommend you"},
         "responded_at": "2026-03-01T10:00:00+01:00",
     }
 
@@ -62,7 +62,7 @@ def test_a_response_is_stored_and_answered_with_the_group(
     assert answer["response"]["customer_id"] == ana
     assert answer["response"]["source"] == "api"
     assert answer["response"]["answers"] == {"rating_brand": 8.0, "rating_current": 5.0}
-    assert answer["response"]["free_text"] == {"why": "Friends recommend you"}
+    assert answer["response"]["free_text"] == {"what_matters": "Friends recommend you"}
     assert answer["response"]["responded_at"].startswith("2026-03-01T09:00:00")
     assert answer["commitment"]["group"] == "Available"
     assert answer["commitment"]["reason"].startswith("Available: rates us 8/10")

@@ -75,7 +75,7 @@ def test_every_problem_is_listed_and_nothing_is_written(store: Store) -> None:
     }
 
     with pytest.raises(InvalidInput) as raised:
-        record(store, ana, answers, free_text={"why": 3, "Bad Name": "x"})
+        record(store, ana, answers, free_text={"what_matters": 3, "Bad Name": "x"})
 
     problems = raised.value.details["problems"]
     assert "satisfaction: 11 is outside its scale 0-10" in problems
@@ -84,8 +84,10 @@ def test_every_problem_is_listed_and_nothing_is_written(store: Store) -> None:
     assert "loyalty: there is no survey item 'loyalty'" in problems
     assert "best_alternative: no answer to best alternative" in problems
     assert "considering_switching: no answer to considering switching" in problems
-    assert "free_text.why: must be text" in problems
-    assert any(p.startswith("free_text: 'Bad Name'") for p in problems)
+    assert "free_text.what_matters: must be text" in problems
+    assert any(
+        p.startswith("free_text: the survey has no open question 'Bad Name'") for p in problems
+    )
     assert count_responses(store) == 0
 
 
@@ -175,12 +177,12 @@ def test_history_keeps_every_response_with_its_time(store: Store) -> None:
 def test_free_text_is_cleaned_and_stored_encrypted(store: Store) -> None:
     ana = new_customer(store)
     words = "<b>Great</b> repairs \x07 but slow delivery"
-    response_id = record(store, ana, LOYAL, free_text={"why": words, "else": "   "})
+    response_id = record(store, ana, LOYAL, free_text={"what_matters": words, "more_useful": "   "})
 
     with unit_of_work(store) as session:
         stored = session.get(SurveyResponse, response_id)
         assert stored is not None
-        assert stored.free_text == {"why": "Great repairs  but slow delivery"}
+        assert stored.free_text == {"what_matters": "Great repairs  but slow delivery"}
         raw = session.execute(
             text("SELECT free_text FROM survey_responses WHERE id = :id"), {"id": response_id}
         ).scalar_one()
@@ -192,10 +194,10 @@ def test_free_text_longer_than_a_note_is_refused(store: Store) -> None:
     limit = store.brand.preferences.note_max_length
 
     with pytest.raises(InvalidInput) as raised:
-        record(store, ana, LOYAL, free_text={"why": "x" * (limit + 1)})
+        record(store, ana, LOYAL, free_text={"what_matters": "x" * (limit + 1)})
 
     assert raised.value.details["problems"] == [
-        f"free_text.why: is {limit + 1} characters long; at most {limit} fit"
+        f"free_text.what_matters: is {limit + 1} characters long; at most {limit} fit"
     ]
     assert count_responses(store) == 0
 

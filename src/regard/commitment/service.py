@@ -11,7 +11,6 @@ old response is placed as it would be placed today.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,6 @@ from regard.preferences.views import live_customer_id
 SURVEY = "commitment"
 SOURCES = ("page", "api", "import")
 ITEMS: tuple[CommitmentItemKey, ...] = (*USER_ITEMS, *NON_USER_ITEMS)
-# Open questions are named like item keys; a response answers a handful at most.
-QUESTION = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_FREE_TEXT_ANSWERS = 10
 _FUTURE_SLACK = timedelta(minutes=5)
 _ANSWERS = pl.Struct(dict.fromkeys(ITEMS, pl.Float64))
@@ -97,11 +94,13 @@ def _clean_free_text(
         problems.append(f"free_text: at most {MAX_FREE_TEXT_ANSWERS} open answers fit")
         return None
     words: dict[str, str] = {}
+    asked = [question.key for question in brand.commitment.questions]
     for question, text in free_text.items():
-        if not QUESTION.match(question):
+        if question not in asked:
+            listed = ", ".join(asked) if asked else "none"
             problems.append(
-                f"free_text: {question[:40]!r} is not a question name "
-                "(lower-case letters, digits and '_')"
+                f"free_text: the survey has no open question {question[:40]!r} "
+                f"(its open questions: {listed})"
             )
             continue
         try:
