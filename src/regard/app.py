@@ -53,6 +53,8 @@ def create_app(store: Store | None = None) -> FastAPI:
     from regard.customers.tracking import router as tracking_router
     from regard.preferences.routes import router as preferences_router
     from regard.preferences.sms import router as sms_router
+    from regard.segments.routes import router as segments_router
+    from regard.voc.routes import router as voc_router
     from regard.web.center.pages import router as center_router
 
     app.include_router(customers_router)
@@ -61,6 +63,8 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(center_router)
     app.include_router(commitment_router)
+    app.include_router(segments_router)
+    app.include_router(voc_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

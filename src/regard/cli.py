@@ -29,6 +29,7 @@ def _register() -> None:
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
     from regard.segments import commands as segment_commands
+    from regard.voc import commands as voc_commands
     from regard.web import commands as web_commands
 
     app.add_typer(customer_commands.import_app, name="import")
@@ -40,6 +41,7 @@ def _register() -> None:
     app.add_typer(webhooks.app, name="webhooks", help="Downstream systems told of changes.")
     app.add_typer(commitment_commands.app, name="commitment", help="Surveys and commitment.")
     app.add_typer(segment_commands.app, name="segment", help="Segments: list, evaluate.")
+    app.add_typer(voc_commands.app, name="voc", help="Voice of the Customer: themes.")
     app.command(name="serve")(web_commands.serve)
 
 

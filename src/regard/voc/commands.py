@@ -1,0 +1,7 @@
+"""``regard voc``: the themes in customers' own words."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
