@@ -56,12 +56,14 @@ def create_app(store: Store | None = None) -> FastAPI:
     from regard.segments.routes import router as segments_router
     from regard.voc.routes import router as voc_router
     from regard.web.center.pages import router as center_router
+    from regard.web.center.survey import router as survey_router
 
     app.include_router(customers_router)
     app.include_router(tracking_router)
     app.include_router(preferences_router)
     app.include_router(sms_router)
     app.include_router(center_router)
+    app.include_router(survey_router)
     app.include_router(commitment_router)
     app.include_router(segments_router)
     app.include_router(voc_router)

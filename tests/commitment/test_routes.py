@@ -162,3 +162,19 @@ def test_an_unknown_customer_is_a_404(client: TestClient, keys: dict[str, str]) 
     response = client.get("/api/customers/424242/commitment", headers=auth(keys["read"]))
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "no customer with id 424242"
+
+
+def test_the_survey_definition_lists_items_and_open_questions(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    answer = client.get("/api/survey", headers=auth(keys["read"]))
+
+    assert answer.status_code == 200
+    body = answer.json()
+    items = {item["key"]: item for item in body["items"]}
+    assert items["involvement"]["scale_min"] == 1
+    assert items["involvement"]["scale_max"] == 5
+    assert items["satisfaction"]["asked_of"] == "users"
+    assert items["rating_current"]["asked_of"] == "non-users"
+    assert [q["key"] for q in body["questions"]] == ["what_matters", "more_useful"]
+    assert client.get("/api/survey").status_code == 401

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 
+from regard.commitment import service as commitment
 from regard.preferences import links, service
 from regard.preferences.service import ConsentChange, Origin
 from regard.store.database import unit_of_work
@@ -409,8 +410,22 @@ def _request_link_refused(page: Page, site: Site) -> None:
     assert _ask_for_link(page, site.customer.email)[0] == 429
 
 
+def _survey_question_page(page: Page, site: Site) -> None:
+    response = page.goto(f"{site.url('center')}/survey?as=user")
+    assert response is not None
+    assert response.status == 200
+
+
+def _survey_with_problems(page: Page, site: Site) -> None:
+    _survey_question_page(page, site)
+    page.get_by_role("button", name="Send my answers").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was sent")
+
+
 PAGES = {
     "preference page": _preference_page,
+    "survey questions": _survey_question_page,
+    "survey with problems": _survey_with_problems,
     "preference page after save": _preference_page_saved,
     "unsubscribe page": _unsubscribe_page,
     "bad-link page": _bad_link_page,
@@ -428,6 +443,34 @@ def test_pages_have_no_serious_accessibility_problems(
     page = contexts.new(bypass_csp=True)
     PAGES[what](page, site)
     assert_accessible(page, browser_tools.axe, what=what)
+
+
+# --- 7b. the commitment survey, from the preference page -------------------------------------
+
+
+def test_the_survey_is_answered_from_the_preference_page(page: Page, site: Site) -> None:
+    open_center(page, site)
+    page.get_by_role("link", name=re.compile("tell us what you think")).click()
+    page.get_by_role("link", name=re.compile("Yes, I use")).click()
+    answers = {
+        "How well do we meet your needs?": "9",
+        "How well do we fit your goals and values?": "8",
+        "How much does it matter to you which brand you choose?": "4",
+        "How would you rate the best alternative to us?": "3",
+        "How likely are you to consider switching in the next 12 months?": "1",
+    }
+    for question, choice in answers.items():
+        page.get_by_role("group", name=question).get_by_label(choice, exact=True).check()
+    page.get_by_label("What would make our messages more useful to you?").fill("Repair tips")
+    page.get_by_role("button", name="Send my answers").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Thank you")
+    with unit_of_work(site.store) as session:
+        found = commitment.history(session, site.customer.id, brand=site.store.brand)
+    assert found.current is not None
+    assert found.current["source"] == "page"
+    assert found.current["satisfaction"] == 9
+    assert found.current["has_free_text"]
 
 
 # --- 8. phone and desktop -----------------------------------------------------------------------

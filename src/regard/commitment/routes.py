@@ -17,12 +17,20 @@ from regard.commitment.schemas import (
     Cuts,
     HistoryEntry,
     ResponseView,
+    SurveyDefinition,
     SurveyIn,
     SurveyRecorded,
 )
 from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["commitment"])
+
+
+@router.get("/survey", response_model=SurveyDefinition)
+def survey_definition(store: StoreDep, _key: ReadKeyDep) -> SurveyDefinition:
+    """The brand's commitment survey: each item's wording, scale and who is asked it, and the
+    open questions."""
+    return SurveyDefinition.of(store.brand.commitment)
 
 
 @router.post("/customers/{customer_id}/survey", response_model=SurveyRecorded, status_code=201)

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from regard.commitment.models import SurveyResponse
 from regard.commitment.scoring import CutPoints
+from regard.config import CommitmentOptions
 
 # More keys than any survey has: a body this large is not a survey response.
 _MAX_KEYS = 50
@@ -114,6 +115,37 @@ class Cuts(_Answer):
     @classmethod
     def of(cls, cuts: CutPoints | None) -> Cuts | None:
         return None if cuts is None else cls(**cuts._asdict())
+
+
+class ItemView(_Answer):
+    """One closed question of the survey."""
+
+    key: str
+    wording: str
+    scale_min: float
+    scale_max: float
+    asked_of: str = Field(description="users or non-users")
+
+
+class QuestionView(_Answer):
+    """One open question, answered in the respondent's own words (optional)."""
+
+    key: str
+    wording: str
+
+
+class SurveyDefinition(_Answer):
+    """The survey as the brand words it in regard.toml."""
+
+    items: list[ItemView]
+    questions: list[QuestionView]
+
+    @classmethod
+    def of(cls, options: CommitmentOptions) -> SurveyDefinition:
+        return cls(
+            items=[ItemView(**item.model_dump(), asked_of=item.asked_of) for item in options.items],
+            questions=[QuestionView(**question.model_dump()) for question in options.questions],
+        )
 
 
 class SurveyRecorded(_Answer):

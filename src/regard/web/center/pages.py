@@ -39,7 +39,7 @@ router = APIRouter(include_in_schema=False)
 
 # Links in the address bar must not travel on as a Referer, be cached or be indexed; the pages
 # load nothing from elsewhere and may not be framed (a framed button could be clicked unseen).
-_PRIVATE_HEADERS = {
+PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",
@@ -116,7 +116,7 @@ async def _form(request: Request) -> FormData:
 FormDep = Annotated[FormData, Depends(_form)]
 
 
-def _render(
+def render(
     request: Request, template: str, context: dict[str, Any], *, status: int = 200
 ) -> Response:
     templates: Jinja2Templates = request.app.state.templates
@@ -127,13 +127,13 @@ def _render(
         {"brand": brand, "lang": brand.locale, **context},
         status_code=status,
     )
-    response.headers.update(_PRIVATE_HEADERS)
+    response.headers.update(PRIVATE_HEADERS)
     return response
 
 
-def _link_problem(request: Request, problem: LinkProblem) -> Response:
+def link_problem(request: Request, problem: LinkProblem) -> Response:
     brand: BrandConfig = request.app.state.store.brand
-    return _render(
+    return render(
         request,
         "center/link_problem.html",
         {"reason": problem.reason, "link_days": brand.preferences.link_days},
@@ -141,7 +141,7 @@ def _link_problem(request: Request, problem: LinkProblem) -> Response:
     )
 
 
-def _open(
+def open_link(
     session: Session, token: str, purpose: Purpose, brand: BrandConfig, *, to_opt_out: bool = False
 ) -> LinkClaims:
     claims = links.open_token(session, token, purpose=purpose, brand=brand, to_opt_out=to_opt_out)
@@ -223,7 +223,7 @@ def _center_page(
     handles = [device.handle for row in channels for device in row.devices]
     shown = forms.from_preferences(preferences, brand, device_handles=handles)
     language = preferences.setting("language")
-    return _render(
+    return render(
         request,
         "center/preferences.html",
         {
@@ -256,9 +256,9 @@ def preferences_page(
     request: Request, token: str, session: SessionDep, store: StoreDep, saved: int = 0
 ) -> Response:
     try:
-        claims = _open(session, token, "center", store.brand)
+        claims = open_link(session, token, "center", store.brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     flows.prove_address(session, claims)
     return _center_page(request, session, claims, token, brand=store.brand, saved=bool(saved))
 
@@ -275,9 +275,9 @@ def save_preferences(
 ) -> Response:
     brand = store.brand
     try:
-        claims = _open(session, token, "center", brand)
+        claims = open_link(session, token, "center", brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     origin = _origin(request, "center", brand)
     # Read before the change (its write lock is then held for less time).
     target = flows.confirmation_target(
@@ -331,7 +331,7 @@ def save_preferences(
     else:
         raise InvalidInput("unknown action")
     _confirm_later(tasks, target, recorded.pending, brand=brand, mail=mail)
-    return RedirectResponse(f"/p/{token}?saved=1", status_code=303, headers=_PRIVATE_HEADERS)
+    return RedirectResponse(f"/p/{token}?saved=1", status_code=303, headers=PRIVATE_HEADERS)
 
 
 # ---- "send me a link" ----------------------------------------------------------------------
@@ -339,7 +339,7 @@ def save_preferences(
 
 @router.get("/p")
 def request_link_page(request: Request) -> Response:
-    return _render(request, "center/request_link.html", {})
+    return render(request, "center/request_link.html", {})
 
 
 @router.post("/p")
@@ -366,16 +366,16 @@ def request_link(
             mail=mail,
         )
     except flows.NotAnAddress:
-        return _render(
+        return render(
             request,
             "center/request_link.html",
             {"problem": "That does not look like an email address, such as ana@example.com."},
             status=400,
         )
     if outcome.limited:
-        return _render(request, "center/link_requested.html", {"limited": True}, status=429)
+        return render(request, "center/link_requested.html", {"limited": True}, status=429)
     _send_later(tasks, mail, outcome.message)
-    return _render(
+    return render(
         request,
         "center/link_requested.html",
         {"limited": False, "link_days": store.brand.preferences.link_days},
@@ -421,14 +421,14 @@ def unsubscribe_page(
 ) -> Response:
     brand = store.brand
     try:
-        claims = _open(session, token, "unsubscribe", brand)
+        claims = open_link(session, token, "unsubscribe", brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     assert claims.topic is not None
     assert claims.channel is not None
     topic = brand.topic(claims.topic)
     center = links.issue(session, claims.customer_id, purpose="center")
-    return _render(
+    return render(
         request,
         "center/unsubscribe.html",
         {
@@ -451,13 +451,13 @@ def unsubscribe(
     were revoked: only the pages that show or restore anything require a valid link.
     """
     try:
-        claims = _open(session, token, "unsubscribe", store.brand, to_opt_out=True)
+        claims = open_link(session, token, "unsubscribe", store.brand, to_opt_out=True)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     _set_cell(request, session, claims, state="opted-out", source="one-click", brand=store.brand)
     if submitted.get("List-Unsubscribe") == "One-Click":
-        return PlainTextResponse("Unsubscribed.\n", headers=_PRIVATE_HEADERS)
-    return RedirectResponse(f"/u/{token}", status_code=303, headers=_PRIVATE_HEADERS)
+        return PlainTextResponse("Unsubscribed.\n", headers=PRIVATE_HEADERS)
+    return RedirectResponse(f"/u/{token}", status_code=303, headers=PRIVATE_HEADERS)
 
 
 @router.post("/u/{token}/undo")
@@ -470,15 +470,15 @@ def undo_unsubscribe(
     tasks: BackgroundTasks,
 ) -> Response:
     try:
-        claims = _open(session, token, "unsubscribe", store.brand)
+        claims = open_link(session, token, "unsubscribe", store.brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     target = flows.confirmation_target(session, claims.customer_id, generation=claims.generation)
     recorded = _set_cell(
         request, session, claims, state="opted-in", source="one-click", brand=store.brand
     )
     _confirm_later(tasks, target, recorded.pending, brand=store.brand, mail=mail)
-    return RedirectResponse(f"/u/{token}", status_code=303, headers=_PRIVATE_HEADERS)
+    return RedirectResponse(f"/u/{token}", status_code=303, headers=PRIVATE_HEADERS)
 
 
 # ---- double opt-in confirmation ------------------------------------------------------------
@@ -496,7 +496,7 @@ def _confirm_page(
     assert claims.topic is not None
     assert claims.channel is not None
     topic = brand.topic(claims.topic)
-    return _render(
+    return render(
         request,
         "center/confirm.html",
         {
@@ -513,18 +513,18 @@ def _confirm_page(
 @router.get("/c/{token}")
 def confirm_page(request: Request, token: str, session: SessionDep, store: StoreDep) -> Response:
     try:
-        claims = _open(session, token, "confirm", store.brand)
+        claims = open_link(session, token, "confirm", store.brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     return _confirm_page(request, session, claims, token, brand=store.brand, done=False)
 
 
 @router.post("/c/{token}")
 def confirm(request: Request, token: str, session: SessionDep, store: StoreDep) -> Response:
     try:
-        claims = _open(session, token, "confirm", store.brand)
+        claims = open_link(session, token, "confirm", store.brand)
     except LinkProblem as problem:
-        return _link_problem(request, problem)
+        return link_problem(request, problem)
     _set_cell(request, session, claims, state="opted-in", source="confirmation", brand=store.brand)
     flows.prove_address(session, claims)
     return _confirm_page(request, session, claims, token, brand=store.brand, done=True)
