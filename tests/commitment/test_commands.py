@@ -151,3 +151,25 @@ def test_import_reads_json_lines(cli: Run, cli_store: Store, tmp_path: Path) -> 
     assert reject["line"] == "2"
     assert reject["reason"] == "responded_at: give the moment with its time zone"
     assert "│ survey.jsonl │    2 │        1 │        1 │" in done.stdout
+
+
+def test_importing_a_file_twice_records_each_response_once(
+    cli: Run, cli_store: Store, tmp_path: Path
+) -> None:
+    ana = new_customer(cli_store)
+    path = tmp_path / "survey.jsonl"
+    lines = [
+        {"customer_id": ana, "is_user": True, **LOYAL, "responded_at": "2026-03-01T09:00:00Z"},
+        {"customer_id": ana, "is_user": False, **OUTSIDER, "responded_at": "2026-03-02T09:00Z"},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    first = cli("commitment", "import", str(path))
+    again = cli("commitment", "import", str(path))
+
+    assert first.returncode == again.returncode == 0
+    assert "│ survey.jsonl │    2 │        2 │" in first.stdout
+    assert "│ survey.jsonl │    2 │        0 │" in again.stdout
+    with unit_of_work(cli_store) as session:
+        found = service.history(session, ana, brand=cli_store.brand)
+    assert found.history.height == 2

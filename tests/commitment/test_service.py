@@ -229,3 +229,52 @@ def test_a_merge_gives_the_merged_profiles_answers_to_the_survivor(store: Store)
     with unit_of_work(store) as session:
         found = service.history(session, ana, brand=store.brand)
     assert found.history["responded_at"].to_list() == [T1, T2]
+
+
+def test_a_customer_is_placed_with_the_cut_points_of_the_last_scoring(store: Store) -> None:
+    ana, ben = new_customer(store), new_customer(store, email="ben@example.com")
+    record(store, ana, LOYAL, at=T1)
+    record(store, ben, WAVERING, at=T1)
+    with unit_of_work(store) as session:
+        base = service.score_and_remember(session, brand=store.brand, at=T2)
+        remembered = service.base_cuts(base, brand=store.brand)
+    # Many loyal newcomers would move the quartiles up; the last scoring's cuts still hold.
+    for n in range(6):
+        record(store, new_customer(store, email=f"fan{n}@example.com"), LOYAL, at=T2)
+
+    with unit_of_work(store) as session:
+        found = service.history(session, ana, brand=store.brand)
+        fresh = service.base_cuts(service.score_base(session, brand=store.brand), brand=store.brand)
+
+    assert found.cuts == remembered
+    assert fresh != remembered
+    assert found.current is not None
+    assert found.current["group"] == "Entrenched"
+
+
+def test_configured_cut_points_need_no_scoring_of_the_base(store: Store) -> None:
+    brand = store.brand.model_copy(
+        update={
+            "commitment": store.brand.commitment.model_copy(update={"cut_points": (0.2, 0.5, 0.8)})
+        }
+    )
+    with unit_of_work(store) as session:
+        assert service.current_cuts(session, brand=brand) == (0.2, 0.5, 0.8)
+
+
+def test_an_unchanged_response_is_known_as_already_recorded(store: Store) -> None:
+    ana = new_customer(store)
+    record(store, ana, LOYAL, at=T1)
+
+    with unit_of_work(store) as session:
+        same = service.already_recorded(
+            session, ana, is_user=True, answers=dict(LOYAL), responded_at=T1
+        )
+        later = service.already_recorded(
+            session, ana, is_user=True, answers=dict(LOYAL), responded_at=T2
+        )
+        other = service.already_recorded(
+            session, ana, is_user=True, answers={**LOYAL, "satisfaction": 8}, responded_at=T1
+        )
+
+    assert (same, later, other) == (True, False, False)

@@ -98,15 +98,23 @@ def _parse(
 
 def import_responses(
     session: Session, rows: list[dict[str, Any]], *, brand: BrandConfig, vault: Vault, source: str
-) -> tuple[int, list[tuple[int, str]]]:
-    """Record each good row; return how many were recorded and each bad row's index and reason."""
-    recorded, rejections = 0, []
+) -> BatchOutcome:
+    """Record each good row; return how many were recorded, how many had been recorded before
+    (the same customer, moment and answers: a file imported twice) and each bad row's index and
+    reason."""
+    recorded, unchanged, rejections = 0, 0, []
     for index, row in enumerate(rows):
         parsed = _parse(row, session=session, brand=brand, vault=vault)
         if isinstance(parsed, list):
             rejections.append((index, "; ".join(parsed)))
             continue
         customer_id, is_user, answers, free_text, moment = parsed
+        numbers = {k: v for k, v in answers.items() if isinstance(v, int | float)}
+        if len(numbers) == len(answers) and service.already_recorded(
+            session, customer_id, is_user=is_user, answers=numbers, responded_at=moment
+        ):
+            unchanged += 1
+            continue
         try:
             service.record_response(
                 session,
@@ -123,7 +131,7 @@ def import_responses(
             rejections.append((index, "; ".join(problems) if problems else exc.message))
             continue
         recorded += 1
-    return recorded, rejections
+    return recorded, unchanged, rejections
 
 
 def import_response_file(
@@ -143,10 +151,7 @@ def import_response_file(
         raise InvalidInput(f"{path.name}: use .csv or .jsonl for survey responses")
 
     def import_batch(session: Session, rows: list[dict[str, Any]]) -> BatchOutcome:
-        recorded, rejections = import_responses(
-            session, rows, brand=store.brand, vault=store.vault, source=source
-        )
-        return recorded, 0, rejections
+        return import_responses(session, rows, brand=store.brand, vault=store.vault, source=source)
 
     return import_record_file(
         store, path, import_batch=import_batch, rejects_path=rejects_path, batch_size=batch_size

@@ -32,3 +32,19 @@ class SurveyResponse(Base):
     source: Mapped[str] = mapped_column(String(32))
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CommitmentRun(Base):
+    """One scoring of the whole base: the cut points it gave, kept so that one customer's
+    commitment is placed without scoring everyone again."""
+
+    __tablename__ = "commitment_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Customers with a latest response, and users among them with every item answered.
+    respondents: Mapped[int]
+    scored_users: Mapped[int]
+    shallow_from: Mapped[float]
+    average_from: Mapped[float]
+    entrenched_from: Mapped[float]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from regard.commitment.models import SurveyResponse
+from regard.commitment.models import CommitmentRun, SurveyResponse
 
 
 def add_response(session: Session, response: SurveyResponse) -> SurveyResponse:
@@ -70,6 +70,20 @@ def responses_of(
     return session.execute(statement).all()
 
 
+def answers_at(
+    session: Session, customer_id: int, *, survey: str, responded_at: datetime
+) -> list[tuple[bool, dict[str, float]]]:
+    """is_user and answers of each of the customer's responses given at that moment."""
+    rows = session.execute(
+        select(SurveyResponse.is_user, SurveyResponse.answers).where(
+            SurveyResponse.customer_id == customer_id,
+            SurveyResponse.survey == survey,
+            SurveyResponse.responded_at == responded_at,
+        )
+    ).all()
+    return [(is_user, answers) for is_user, answers in rows]
+
+
 def move_responses(session: Session, *, survivor_id: int, merged_id: int) -> int:
     """Give the merged profile's survey responses to the survivor. Returns how many moved."""
     moved = session.execute(
@@ -83,3 +97,14 @@ def move_responses(session: Session, *, survivor_id: int, merged_id: int) -> int
 
 def count_responses(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(SurveyResponse)) or 0
+
+
+def add_run(session: Session, run: CommitmentRun) -> None:
+    session.add(run)
+    session.flush()
+
+
+def latest_run(session: Session) -> CommitmentRun | None:
+    return session.scalars(
+        select(CommitmentRun).order_by(CommitmentRun.scored_at.desc(), CommitmentRun.id.desc())
+    ).first()

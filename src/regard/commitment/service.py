@@ -4,8 +4,9 @@ A response is checked whole before anything is written: every problem (an item t
 not ask this respondent, an answer off its scale, a missing answer) is listed in one
 ``InvalidInput``. The customer's own words are cleaned like a preference note and stored
 encrypted. Scoring reads each customer's latest response as columns and hands the frame to
-``scoring.score``; a customer's history is scored with the cut points of the whole base, so an
-old response is placed as it would be placed today.
+``scoring.score``. Each scoring of the whole base keeps the cut points it used
+(``score_and_remember``); a customer's history is scored with the latest of them, so an old
+response is placed as it would be placed today, without scoring everyone again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from regard.commitment import repository
-from regard.commitment.models import SurveyResponse
+from regard.commitment.models import CommitmentRun, SurveyResponse
 from regard.commitment.scoring import LABELS, CutPoints, cut_points, score
 from regard.config import NON_USER_ITEMS, USER_ITEMS, BrandConfig, CommitmentItemKey
 from regard.customers.service import on_merge
@@ -162,6 +163,26 @@ def record_response(
     )
 
 
+def already_recorded(
+    session: Session,
+    customer_id: int,
+    *,
+    is_user: bool,
+    answers: Mapping[str, float],
+    responded_at: datetime,
+) -> bool:
+    """Whether the customer (or the profile they merged into) gave these answers at that
+    moment already: a file imported twice records each response once."""
+    cid = live_customer_id(session, customer_id)
+    given = {key: float(value) for key, value in answers.items()}
+    return any(
+        stored_user == is_user and {k: float(v) for k, v in stored.items()} == given
+        for stored_user, stored in repository.answers_at(
+            session, cid, survey=SURVEY, responded_at=responded_at.astimezone(UTC)
+        )
+    )
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -200,6 +221,35 @@ def base_cuts(base: pl.DataFrame, *, brand: BrandConfig) -> CutPoints | None:
     return cut_points(scores, brand.commitment)
 
 
+def score_and_remember(session: Session, *, brand: BrandConfig, at: datetime) -> pl.DataFrame:
+    """``score_base``, keeping the cut points it used: later, one customer's commitment is
+    placed with them instead of scoring the whole base again. Flushes, never commits."""
+    base = score_base(session, brand=brand)
+    cuts = base_cuts(base, brand=brand)
+    if cuts is not None:
+        repository.add_run(
+            session,
+            CommitmentRun(
+                scored_at=at.astimezone(UTC),
+                respondents=base.height,
+                scored_users=base.get_column("score").drop_nulls().len(),
+                **cuts._asdict(),
+            ),
+        )
+    return base
+
+
+def current_cuts(session: Session, *, brand: BrandConfig) -> CutPoints | None:
+    """The configured cut points; else those of the latest scoring of the base; else (never
+    scored yet) the quartiles of the base now."""
+    if brand.commitment.cut_points is not None:
+        return CutPoints(*brand.commitment.cut_points)
+    run = repository.latest_run(session)
+    if run is not None:
+        return CutPoints(run.shallow_from, run.average_from, run.entrenched_from)
+    return base_cuts(score_base(session, brand=brand), brand=brand)
+
+
 @dataclass(frozen=True)
 class CustomerCommitment:
     """A customer's commitment now, and every response they gave, each scored."""
@@ -218,9 +268,9 @@ class CustomerCommitment:
 
 def history(session: Session, customer_id: int, *, brand: BrandConfig) -> CustomerCommitment:
     """Every response of the customer, oldest first, with the score and group it gives when
-    cut with the current base's cut points."""
+    cut with the current cut points (``current_cuts``)."""
     cid = live_customer_id(session, customer_id)
-    cuts = base_cuts(score_base(session, brand=brand), brand=brand)
+    cuts = current_cuts(session, brand=brand)
     return _history(session, cid, brand=brand, cuts=cuts)
 
 
