@@ -246,14 +246,14 @@ def _customers_speak(
 
 def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int) -> None:
     """Survey answers scored, every segment evaluated, commitment set against lifecycle."""
-    surveyed = demo_commitment.answer_surveys(store, seed=seed)
+    as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    surveyed = demo_commitment.answer_surveys(store, seed=seed, until=as_of)
     console.print(
         f"Commitment survey: {surveyed.responses:,} customers answered"
         + ("" if surveyed.recorded_now else " (recorded on an earlier run)")
         + ".",
         highlight=False,
     )
-    as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
     loaded = demo_commitment.evaluate(store, as_of=as_of)
     groups = [*USER_GROUPS, *NON_USER_GROUPS]
     stages = list(LIFECYCLE_STAGES)
