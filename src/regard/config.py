@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regard.errors import ConfigurationError
 from regard.segments.options import SegmentOptions
+from regard.touchpoints.options import TouchpointDefinition
 
 ChannelName = Literal["email", "sms", "push", "voice", "postal"]
 Importance = Literal["critical", "transactional", "service", "relationship", "promotional"]
@@ -402,6 +405,7 @@ class BrandConfig(BaseModel):
     preferences: PreferenceOptions = PreferenceOptions()
     commitment: CommitmentOptions = CommitmentOptions()
     segments: SegmentOptions = SegmentOptions()
+    touchpoints: tuple[TouchpointDefinition, ...] = ()
 
     @field_validator("topics")
     @classmethod
@@ -424,8 +428,45 @@ class BrandConfig(BaseModel):
         value.check_rules(topics=[*(t.key for t in topics), *interests], channels=channels)
         return value
 
+    @model_validator(mode="after")
+    def _touchpoints_fit(self) -> BrandConfig:
+        """Every touchpoint names a topic, channels and segments the brand has."""
+        # Imported here: the schema reads the commitment groups, whose module reads this one.
+        from regard.segments.schema import COMMITMENT_GROUPS, LIFECYCLE_STAGES, RFM_GROUPS
+
+        segments = {
+            *(f"rfm:{group}" for group in RFM_GROUPS),
+            *(f"lifecycle:{stage}" for stage in LIFECYCLE_STAGES),
+            *(f"commitment:{group}" for group in COMMITMENT_GROUPS),
+            *(definition.name for definition in self.segments.custom),
+        }
+        names = [touchpoint.name for touchpoint in self.touchpoints]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"touchpoints listed twice: {', '.join(twice)}")
+        for touchpoint in self.touchpoints:
+            where = f"touchpoint {touchpoint.name!r}"
+            if self.topic(touchpoint.topic) is None:
+                known = [topic.key for topic in self.topics]
+                raise ValueError(
+                    f"{where}: unknown topic {touchpoint.topic!r}{_hint(touchpoint.topic, known)}"
+                )
+            for content in touchpoint.channels:
+                if content.channel not in self.channels:
+                    raise ValueError(
+                        f"{where}: the brand has no channel {content.channel!r} "
+                        f"(its channels: {', '.join(self.channels)})"
+                    )
+            for name in (*touchpoint.segments, *(k for k in touchpoint.value if k != "default")):
+                if name not in segments:
+                    raise ValueError(f"{where}: unknown segment {name!r}{_hint(name, segments)}")
+        return self
+
     def topic(self, key: str) -> Topic | None:
         return next((t for t in self.topics if t.key == key), None)
+
+    def touchpoint(self, name: str) -> TouchpointDefinition | None:
+        return next((t for t in self.touchpoints if t.name == name), None)
 
     @field_validator("time_zone")
     @classmethod
@@ -448,6 +489,11 @@ class BrandConfig(BaseModel):
         """Lower is stronger; sources not listed rank after every listed one."""
         priority = self.identity.source_priority
         return priority.index(source) if source in priority else len(priority)
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def load_brand_config(path: Path) -> BrandConfig:
