@@ -1,7 +1,10 @@
-"""``regard commitment``: score the base, show one customer's commitment, import responses."""
+"""``regard commitment``: score the base, show one customer's commitment, import responses,
+calibrate against what customers did next."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -10,8 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from regard import runtime, terminal
+from regard.commitment import calibrate as calibration
 from regard.commitment import imports, service
 from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
+from regard.config import get_settings
+from regard.errors import InvalidInput
 from regard.preferences import views
 from regard.store.database import unit_of_work
 
@@ -120,3 +126,96 @@ def import_file(
             f"{escape(str(summary.rejects_path))}",
             highlight=False,
         )
+
+
+_WINDOW = re.compile(r"(\d+)([dwmy])")
+_UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def _window_days(text: str) -> int:
+    """``365d``, ``52w``, ``12m`` or ``1y`` in days (a month is 30 days, a year 365)."""
+    match = _WINDOW.fullmatch(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise InvalidInput(
+            f"--window {text!r}: write a whole number of days, weeks, months or years, "
+            "like 365d, 52w, 12m or 1y"
+        )
+    return int(match.group(1)) * _UNIT_DAYS[match.group(2)]
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"--as-of {text!r} is not an ISO date and time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def calibrate(
+    window: str = typer.Option(
+        "365d", help="A customer has lapsed without a purchase this long after answering."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Calibrate as on this ISO date and time (UTC if no zone); now."
+    ),
+    write_toml: Path | None = typer.Option(
+        None,
+        "--write-toml",
+        help="Also write the refit settings to this new file (never the brand's regard.toml).",
+    ),
+) -> None:
+    """Refit the commitment weights and cut points on who lapsed, and compare how well
+    commitment, satisfaction alone and RFM alone predict staying (AUC)."""
+    days = _window_days(window)
+    moment = _moment(as_of)
+    if write_toml is not None:
+        if write_toml.exists():
+            raise InvalidInput(f"--write-toml {write_toml}: the file exists; name a new one")
+        if write_toml.resolve() == get_settings().brand_config.resolve():
+            raise InvalidInput("--write-toml: calibrate never changes the brand's regard.toml")
+    store = runtime.store()
+    with unit_of_work(store) as session:
+        found = calibration.calibrate_store(
+            session, brand=store.brand, as_of=moment, window_days=days
+        )
+
+    aucs = found.aucs
+    table = Table("predictor", "AUC", title="How well each predicts staying")
+    table.columns[1].justify = "right"
+    for name, value in (
+        ("commitment, configured weights", aucs.commitment_configured),
+        (f"commitment, refit ({found.folds}-fold cross-validated)", aucs.commitment_refit),
+        ("satisfaction alone", aucs.satisfaction),
+        ("RFM alone (r + f + m when they answered)", aucs.rfm),
+    ):
+        table.add_row(name, f"{value:.3f}")
+    console.print(table)
+    console.print(
+        f"{found.responses:,} users' responses, one per customer, as of "
+        f"{moment:%Y-%m-%d %H:%M} UTC; {found.lapsed:,} lapsed ({found.lapse_rate:.1%}): no "
+        f"purchase within {days} days of answering.",
+        highlight=False,
+    )
+    left_out = []
+    if found.too_recent:
+        left_out.append(f"{found.too_recent:,} answered too recently for the window to have passed")
+    if found.not_scored:
+        left_out.append(f"{found.not_scored:,} not scored (non-users, or incomplete answers)")
+    if left_out:
+        console.print(f"Left out: {'; '.join(left_out)}.", highlight=False)
+    console.print("AUC 0.5 is chance, 1.0 ranks every stayer above every lapser.", highlight=False)
+    for note in found.notes:
+        console.print(f"[bold yellow]Note:[/] {escape(note)}", highlight=False)
+    snippet = found.toml()
+    console.print(
+        "\nTo use the refit settings, put these in regard.toml, replacing cut_points and "
+        "\\[commitment.weights] if they are there (each may appear once):\n",
+        highlight=False,
+    )
+    console.print(escape(snippet), highlight=False, soft_wrap=True)
+    if write_toml is not None:
+        write_toml.write_text(snippet, encoding="utf-8")
+        console.print(f"Written to {escape(str(write_toml))}.", highlight=False)

@@ -109,17 +109,16 @@ def score(
     user = ok & is_user
     non_user = ok & ~is_user
 
-    liking = (_points(item("satisfaction")) + _points(item("emotional_fit"))) / 2
-    involvement = _unit(item("involvement"))
-    ambivalence = _unit(item("considering_switching"))
+    liking = _liking(options)
+    inputs = logistic_inputs(options)
     weights = options.weights
     scored = scored.with_columns(
         pl.when(user)
-        .then(liking - _points(item("best_alternative")))
+        .then(inputs.margin)
         .when(non_user)
         .then(_points(item("rating_brand")) - _points(item("rating_current")))
         .alias("margin"),
-        pl.when(user).then(ambivalence).alias("ambivalence"),
+        pl.when(user).then(inputs.ambivalence).alias("ambivalence"),
         pl.when(user)
         .then(liking / POINTS)
         .when(non_user)
@@ -136,7 +135,7 @@ def score(
                     -(
                         weights.intercept
                         + weights.margin * pl.col("margin")
-                        + weights.involvement * involvement
+                        + weights.involvement * inputs.involvement
                         + weights.ambivalence * pl.col("ambivalence")
                     )
                 ).exp()
@@ -155,6 +154,32 @@ def score(
     return scored.with_columns(_reason(options, cuts, user=user, non_user=non_user)).drop(
         "_problems"
     )
+
+
+class LogisticInputs(NamedTuple):
+    """A user's three inputs to the logistic, as expressions over the answer columns."""
+
+    margin: pl.Expr  # liking minus the best alternative, points of a ten-point scale
+    involvement: pl.Expr  # 0-1
+    ambivalence: pl.Expr  # considering switching, 0-1
+
+
+def logistic_inputs(options: CommitmentOptions) -> LogisticInputs:
+    """The inputs ``score`` weighs, for users; calibration fits its weights on the same ones.
+
+    The answer columns must be numeric; the expressions mean nothing for non-users.
+    """
+    item = options.item
+    return LogisticInputs(
+        margin=_liking(options) - _points(item("best_alternative")),
+        involvement=_unit(item("involvement")),
+        ambivalence=_unit(item("considering_switching")),
+    )
+
+
+def _liking(options: CommitmentOptions) -> pl.Expr:
+    item = options.item
+    return (_points(item("satisfaction")) + _points(item("emotional_fit"))) / 2
 
 
 def _points(item: SurveyItem) -> pl.Expr:
