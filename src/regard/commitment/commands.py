@@ -13,12 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from regard import runtime, terminal
-from regard.commitment import calibrate as calibration
 from regard.commitment import imports, service
 from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
 from regard.config import get_settings
 from regard.errors import InvalidInput
 from regard.preferences import views
+from regard.segments import calibration
 from regard.store.database import unit_of_work
 
 app = typer.Typer(no_args_is_help=True)
@@ -34,7 +34,7 @@ def score() -> None:
     """Score every surveyed customer's latest response; print the groups and the cut points."""
     store = runtime.store()
     with unit_of_work(store) as session:
-        base = service.score_base(session, brand=store.brand)
+        base = service.score_and_remember(session, brand=store.brand, at=datetime.now(UTC))
     cuts = service.base_cuts(base, brand=store.brand)
     counts = dict(
         base.group_by("group").len().select(pl.col("group").cast(pl.String), "len").iter_rows()
@@ -113,11 +113,17 @@ def import_file(
     summary = imports.import_response_file(
         runtime.store(), path, source=source, rejects_path=rejects, batch_size=batch_size
     )
-    table = Table("file", "rows", "recorded", "rejected", title="Survey import summary")
+    table = Table(
+        "file", "rows", "recorded", "already recorded", "rejected", title="Survey import summary"
+    )
     for column in table.columns[1:]:
         column.justify = "right"
     table.add_row(
-        escape(path.name), f"{summary.rows:,}", f"{summary.recorded:,}", f"{summary.rejected:,}"
+        escape(path.name),
+        f"{summary.rows:,}",
+        f"{summary.recorded:,}",
+        f"{summary.unchanged:,}",
+        f"{summary.rejected:,}",
     )
     console.print(table)
     if summary.rejects_path is not None:

@@ -46,6 +46,22 @@ def latest_answers(session: Session, *, survey: str) -> Sequence[tuple[int, bool
     return session.execute(statement).all()
 
 
+def answers_until(
+    session: Session, *, survey: str, until: datetime
+) -> Sequence[tuple[int, bool, str, datetime, int]]:
+    """Every response to ``survey`` answered by ``until``: customer_id, is_user, answers as JSON
+    text, responded_at and the response id, in no particular order."""
+    return session.execute(
+        select(
+            SurveyResponse.customer_id,
+            SurveyResponse.is_user,
+            cast(SurveyResponse.answers, String),
+            SurveyResponse.responded_at,
+            SurveyResponse.id,
+        ).where(SurveyResponse.survey == survey, SurveyResponse.responded_at <= until)
+    ).all()
+
+
 def responses_of(
     session: Session, customer_id: int, *, survey: str
 ) -> Sequence[tuple[int, bool, str, str, datetime, datetime, bool]]:

@@ -42,10 +42,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
-from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from regard.commitment.models import SurveyResponse
+from regard.commitment import repository
 from regard.commitment.scoring import CutPoints, cut_points, logistic_inputs, score
 from regard.commitment.service import ITEMS, SURVEY
 from regard.config import BrandConfig, CommitmentOptions, LogisticWeights
@@ -335,17 +334,7 @@ def respondents_frame(session: Session, *, as_of: datetime, window_days: int) ->
 
     Columns: ``customer_id``, ``is_user``, one Float64 column per item, ``responded_at``.
     """
-    # The one read of survey responses with their moments; it belongs beside the other reads
-    # in repository.py when that file is next opened.
-    rows = session.execute(
-        select(
-            SurveyResponse.customer_id,
-            SurveyResponse.is_user,
-            cast(SurveyResponse.answers, String),
-            SurveyResponse.responded_at,
-            SurveyResponse.id,
-        ).where(SurveyResponse.survey == SURVEY, SurveyResponse.responded_at <= as_of)
-    ).all()
+    rows = repository.answers_until(session, survey=SURVEY, until=as_of)
     frame = pl.DataFrame(
         rows,
         schema={

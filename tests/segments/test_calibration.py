@@ -11,12 +11,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from regard.commitment import calibrate as calibration
 from regard.commitment import commands, service
-from regard.commitment.calibrate import calibrate, calibrate_store, outcomes
 from regard.config import CommitmentOptions, LogisticWeights
 from regard.customers.models import Customer, Event
 from regard.errors import InvalidInput
+from regard.segments import calibration
+from regard.segments.calibration import calibrate, calibrate_store, outcomes
 from regard.segments.options import RfmOptions
 from regard.store.database import Store, open_store, unit_of_work
 from tests.cli import Run, migrated_cli
