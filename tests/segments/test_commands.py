@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from regard.config import BrandConfig, load_brand_config
-from regard.store.database import open_store
+from regard.segments.models import SegmentMembership, SegmentRun
+from regard.store.database import open_store, unit_of_work
 from tests.cli import Run, migrated_cli
 from tests.conftest import make_settings
 from tests.segments.support import add_customer, add_purchases, days_before
@@ -78,3 +81,71 @@ def test_eval_then_list(cli: Run, tmp_path: Path) -> None:
     unknown = cli("segment", "eval", "byers")
     assert unknown.returncode == 2
     assert "there is no segment 'byers'; did you mean 'buyers'?" in unknown.stderr
+
+
+def write_csv(path: Path, header: str, *rows: str) -> Path:
+    path.write_text("\n".join((header, *rows)) + "\n", encoding="utf-8")
+    return path
+
+
+def runs_and_members(tmp_path: Path, segment: str) -> tuple[int, set[int]]:
+    store = open_store(
+        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand(tmp_path)
+    )
+    try:
+        with unit_of_work(store) as session:
+            runs = session.scalar(select(func.count()).select_from(SegmentRun)) or 0
+            members = set(
+                session.scalars(
+                    select(SegmentMembership.customer_id).where(
+                        SegmentMembership.segment == segment,
+                        SegmentMembership.exited_at.is_(None),
+                    )
+                )
+            )
+    finally:
+        store.engine.dispose()
+    return runs, members
+
+
+def test_an_import_evaluates_every_segment_unless_told_not_to(cli: Run, tmp_path: Path) -> None:
+    people = write_csv(tmp_path / "people.csv", "email", "ann@example.org", "bob@example.org")
+    recent = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    purchases = write_csv(
+        tmp_path / "orders.csv",
+        "email,type,occurred_at,message_id",
+        f"ann@example.org,order_completed,{recent},o1",
+    )
+
+    skipped = cli("import", "customers", str(people), "--source", "crm", "--no-segments")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "segments:" not in skipped.stdout
+    assert runs_and_members(tmp_path, "buyers") == (0, set())
+
+    imported = cli("import", "events", str(purchases), "--source", "shop")
+    assert imported.returncode == 0, imported.stderr
+    # 10 RFM groups, 6 lifecycle stages, 8 commitment groups and the brand's "buyers".
+    line = re.search(
+        r"^segments: 25 evaluated in \d+\.\d s; (\d+) entered, 0 exited$",
+        imported.stdout,
+        re.MULTILINE,
+    )
+    assert line is not None, imported.stdout
+    # ann: buyers, lifecycle:new and rfm:champions (a lone buyer scores 555); bob: prospect.
+    assert int(line.group(1)) == 4
+    runs, buyers = runs_and_members(tmp_path, "buyers")
+    assert runs == 25
+    assert len(buyers) == 1
+
+    again = cli("import", "events", str(purchases), "--source", "shop")
+    assert again.returncode == 0, again.stderr
+    assert "segments:" not in again.stdout  # nothing new came in: nothing to evaluate
+    assert runs_and_members(tmp_path, "buyers")[0] == 25
+
+
+def test_eval_prints_the_one_line_summary(cli: Run) -> None:
+    evaluated = cli("segment", "eval", "lifecycle")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert re.search(
+        r"^segments: 6 evaluated in \d+\.\d s; 0 entered, 0 exited$", evaluated.stdout, re.MULTILINE
+    )

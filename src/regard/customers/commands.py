@@ -131,7 +131,7 @@ def _import(
     constants: list[str],
     rejects: Path | None,
     batch_size: int | None,
-) -> None:
+) -> ImportSummary:
     mapping = ColumnMapping.parse(
         mapping_pairs, ignore=ignore, constants=constants, file=mapping_file
     )
@@ -145,6 +145,18 @@ def _import(
         batch_size=batch_size,
     )
     print_summary([(path.name, summary)])
+    return summary
+
+
+def _evaluate_segments(summary: ImportSummary, *, wanted: bool) -> None:
+    """Re-evaluate every segment after an import that brought at least one record in."""
+    if not wanted or summary.imported == 0:
+        return
+    # Imported here: the import commands compose the segments domain, the customers domain
+    # itself does not depend on it.
+    from regard.segments.commands import evaluate_and_report
+
+    evaluate_and_report(runtime.store())
 
 
 _SOURCE = typer.Option(..., help="The system the file comes from, e.g. shop or pos.")
@@ -154,6 +166,9 @@ _IGNORE = typer.Option([], help="A column to leave out, repeatable.")
 _SET = typer.Option([], "--set", help="FIELD=VALUE for every row, repeatable.")
 _REJECTS = typer.Option(None, help="Where to list rejected rows.")
 _BATCH_SIZE = typer.Option(None, help="Rows per committed batch.")
+_SEGMENTS = typer.Option(
+    True, "--segments/--no-segments", help="Re-evaluate every segment after the import."
+)
 
 
 @import_app.command(name="customers")
@@ -166,9 +181,13 @@ def import_customers(
     set_: list[str] = _SET,
     rejects: Path | None = _REJECTS,
     batch_size: int | None = _BATCH_SIZE,
+    segments: bool = _SEGMENTS,
 ) -> None:
     """Import customer profiles: identities, time zone, locale and traits."""
-    _import("customers", path, source, map_, mapping_file, ignore, set_, rejects, batch_size)
+    summary = _import(
+        "customers", path, source, map_, mapping_file, ignore, set_, rejects, batch_size
+    )
+    _evaluate_segments(summary, wanted=segments)
 
 
 @import_app.command(name="events")
@@ -181,9 +200,11 @@ def import_events(
     set_: list[str] = _SET,
     rejects: Path | None = _REJECTS,
     batch_size: int | None = _BATCH_SIZE,
+    segments: bool = _SEGMENTS,
 ) -> None:
     """Import events; each is stored once per (source, message id)."""
-    _import("events", path, source, map_, mapping_file, ignore, set_, rejects, batch_size)
+    summary = _import("events", path, source, map_, mapping_file, ignore, set_, rejects, batch_size)
+    _evaluate_segments(summary, wanted=segments)
 
 
 @customers_app.command()
