@@ -12,8 +12,11 @@ event types (``segments.rfm.purchase_event_types``); any other name is an event 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Executable, func, select
@@ -23,10 +26,12 @@ from regard.config import BrandConfig
 from regard.customers.models import Customer, Event
 from regard.preferences.catalogue import default_allows
 from regard.preferences.models import ConsentState, PreferenceProfile
+from regard.segments import repository
 from regard.segments.compile import FeatureSpec
 from regard.segments.options import RfmOptions
 from regard.segments.rfm import PURCHASES_SCHEMA, purchases_from_events, utc_instant
 from regard.segments.schema import ValueType
+from regard.store.types import SQLITE_TIMESTAMP_FORMAT
 
 __all__ = [
     "PURCHASE",
@@ -39,6 +44,8 @@ __all__ = [
 PURCHASE = "purchase"
 
 _TIMESTAMP = pl.Datetime("us", "UTC")
+# How SQLite keeps a UTC timestamp (regard.store.types.SQLITE_TIMESTAMP_FORMAT), for Polars.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.f"
 
 
 def read_customers(session: Session) -> pl.DataFrame:
@@ -49,27 +56,102 @@ def read_customers(session: Session) -> pl.DataFrame:
 def read_purchases(session: Session, *, options: RfmOptions, as_of: datetime) -> pl.DataFrame:
     """The purchases frame (customer_id, occurred_at, amount) of every purchase up to ``as_of``.
 
-    One select of the purchase event types; the amount is extracted by the database.
+    One select of the purchase event types; the amount is extracted by the database. Ten
+    million purchases are too many to fetch as Python rows: SQLite hands them over as CSV text
+    it builds itself, a range of event ids at a time, and PostgreSQL through ``COPY``.
     """
     as_of = utc_instant(as_of)
-    amount = options.amount_property
-    events = _frame(
-        session,
-        select(
-            Event.customer_id,
-            Event.type,
-            Event.occurred_at,
-            Event.properties[amount].as_string(),
-        ).where(Event.type.in_(options.purchase_event_types), Event.occurred_at <= as_of),
-        {
-            "customer_id": pl.Int64(),
-            "type": pl.String(),
-            "occurred_at": _TIMESTAMP,
-            amount: pl.String(),
-        },
-    )
-    purchases = purchases_from_events(events, options=options).collect()
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        events = _sqlite_purchases(session, options=options, as_of=as_of)
+    elif dialect == "postgresql":
+        events = _postgres_purchases(session, options=options, as_of=as_of)
+    else:
+        amount = options.amount_property
+        events = _frame(
+            session,
+            select(
+                Event.customer_id, Event.occurred_at, Event.properties[amount].as_string()
+            ).where(Event.type.in_(options.purchase_event_types), Event.occurred_at <= as_of),
+            {"customer_id": pl.Int64(), "occurred_at": _TIMESTAMP, amount: pl.String()},
+        )
+    # Every row is a purchase already: the type column is not worth fetching 10 million times.
+    typed = events.with_columns(pl.lit(options.purchase_event_types[0]).alias("type"))
+    purchases = purchases_from_events(typed, options=options).collect()
     return purchases.match_to_schema(PURCHASES_SCHEMA)
+
+
+# Event ids per chunk of CSV text SQLite builds: tens of megabytes, far below its string limit.
+_SQLITE_CHUNK_IDS = 500_000
+
+
+def _sqlite_purchases(session: Session, *, options: RfmOptions, as_of: datetime) -> pl.DataFrame:
+    """customer_id, occurred_at and the amount as text, each chunk of rows one CSV string.
+
+    The amount is what ``json_extract`` gives, as ``Event.properties[...].as_string()`` reads
+    it: a real written with 17 digits (exactly the same double once parsed), text quoted.
+    """
+    driver: Any = session.connection().connection.driver_connection
+    types = options.purchase_event_types
+    marks = ", ".join("?" for _ in types)
+    statement = (
+        "SELECT group_concat(customer_id || ',' || occurred_at || ',' || CASE typeof(amount) "
+        "WHEN 'real' THEN printf('%!.17g', amount) "
+        "WHEN 'text' THEN '\"' || replace(amount, '\"', '\"\"') || '\"' "
+        "ELSE ifnull(amount, '') END, char(10)) "
+        "FROM (SELECT customer_id, occurred_at, json_extract(properties, ?) AS amount "
+        f"FROM events WHERE id >= ? AND id < ? AND type IN ({marks}) AND occurred_at <= ?)"
+    )
+    path = f'$."{options.amount_property}"'
+    until = as_of.replace(tzinfo=None).strftime(SQLITE_TIMESTAMP_FORMAT)
+    chunks: list[bytes] = []
+    with closing(driver.cursor()) as cursor:
+        low, high = cursor.execute("SELECT min(id), max(id) FROM events").fetchone()
+        if low is not None:
+            for start in range(low, high + 1, _SQLITE_CHUNK_IDS):
+                cursor.execute(statement, (path, start, start + _SQLITE_CHUNK_IDS, *types, until))
+                (text,) = cursor.fetchone()
+                if text:
+                    chunks.append(text.encode())
+    columns = {"customer_id": pl.Int64(), "occurred_at": pl.String(), "amount": pl.String()}
+    if not chunks:
+        return pl.DataFrame(schema=columns).with_columns(pl.col("occurred_at").cast(_TIMESTAMP))
+    frame = pl.read_csv(
+        b"\n".join(chunks),
+        has_header=False,
+        new_columns=list(columns),
+        schema=columns,
+    )
+    occurred = pl.col("occurred_at").str.to_datetime(_SQLITE_TIME, time_zone="UTC", time_unit="us")
+    return frame.with_columns(occurred).rename({"amount": options.amount_property})
+
+
+def _postgres_purchases(session: Session, *, options: RfmOptions, as_of: datetime) -> pl.DataFrame:
+    """The same columns through ``COPY ... TO STDOUT`` as CSV, times as epoch microseconds."""
+    from psycopg import sql
+
+    driver: Any = session.connection().connection.driver_connection
+    statement = sql.SQL(
+        "COPY (SELECT customer_id, "
+        "(extract(epoch FROM occurred_at) * 1000000)::bigint, properties ->> {} "
+        "FROM events WHERE type = ANY({}) AND occurred_at <= {}) TO STDOUT WITH (FORMAT csv)"
+    ).format(
+        sql.Literal(options.amount_property),
+        sql.Literal(list(options.purchase_event_types)),
+        sql.Literal(as_of),
+    )
+    buffer = io.BytesIO()
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for block in copy:
+            buffer.write(block)
+    columns = {"customer_id": pl.Int64(), "occurred_at": pl.Int64(), "amount": pl.String()}
+    frame = (
+        pl.read_csv(buffer.getvalue(), has_header=False, new_columns=list(columns), schema=columns)
+        if buffer.tell()
+        else pl.DataFrame(schema=columns)
+    )
+    occurred = pl.col("occurred_at").cast(_TIMESTAMP)
+    return frame.with_columns(occurred).rename({"amount": options.amount_property})
 
 
 def read_features(
@@ -79,12 +161,15 @@ def read_features(
     base: pl.DataFrame,
     brand: BrandConfig,
     as_of: datetime,
+    purchases: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``base`` (customer_id and the engines' fields) with a column for every other spec.
 
     ``base`` already holds the fields the engines compute (lifecycle, rfm_group, r, f, m,
     commitment); traits, event counts, sums and recencies, consents and interests are read here,
-    each kind in one select.
+    each kind in one select. ``purchases``, the frame of ``read_purchases`` for the same
+    ``as_of`` when the caller has it, answers ``count``, ``last`` and ``sum`` of the amount of
+    ``purchase`` without reading the purchases again.
     """
     as_of = utc_instant(as_of)
     wanted = {spec.column: spec for spec in specs if spec.column not in base.columns}
@@ -95,7 +180,16 @@ def read_features(
     events = [spec for spec in wanted.values() if spec.source in ("count", "sum", "last")]
     for event_type in dict.fromkeys(spec.arguments[0] for spec in events):
         of_type = [spec for spec in events if spec.arguments[0] == event_type]
-        types = brand.segments.rfm.purchase_event_types if event_type == PURCHASE else (event_type,)
+        rfm = brand.segments.rfm
+        if (
+            event_type == PURCHASE
+            and purchases is not None
+            and all(s.arguments[1] == rfm.amount_property for s in of_type if s.source == "sum")
+        ):
+            in_memory = purchases.rename({"amount": f"property:{rfm.amount_property}"})
+            frame = _join(frame, _event_measures(in_memory, of_type, as_of=as_of))
+            continue
+        types = rfm.purchase_event_types if event_type == PURCHASE else (event_type,)
         frame = _join(frame, _read_event_measures(session, of_type, types=types, as_of=as_of))
     cells = [spec for spec in wanted.values() if spec.source == "subscribed"]
     if cells:
@@ -187,20 +281,32 @@ def _read_event_measures(
                 **{f"property:{name}": pl.String() for name in properties},
             },
         )
-        aggregates: list[pl.Expr] = []
-        for spec in windowed:
-            assert spec.window is not None
-            inside = pl.col("occurred_at") >= as_of - timedelta(days=spec.window.days)
-            if spec.source == "count":
-                aggregates.append(inside.sum().cast(pl.Int64).alias(spec.column))
-            else:
-                amount = pl.col(f"property:{spec.arguments[1]}").cast(pl.Float64, strict=False)
-                aggregates.append(amount.filter(inside).sum().alias(spec.column))
-        measures.append(events.group_by("customer_id").agg(aggregates))
+        measures.append(_event_measures(events, windowed, as_of=as_of))
     combined = measures[0]
     for measure in measures[1:]:
         combined = combined.join(measure, on="customer_id", how="full", coalesce=True)
     return combined
+
+
+def _event_measures(
+    events: pl.DataFrame, specs: Sequence[FeatureSpec], *, as_of: datetime
+) -> pl.DataFrame:
+    """count/sum/last per customer from events (customer_id, occurred_at, property:<name>...)
+    of one event name up to ``as_of``, in one group_by."""
+    aggregates: list[pl.Expr] = []
+    at = pl.col("occurred_at")
+    for spec in specs:
+        if spec.source == "last":
+            aggregates.append((pl.lit(as_of) - at.max()).dt.total_days().alias(spec.column))
+            continue
+        assert spec.window is not None
+        inside = at >= as_of - timedelta(days=spec.window.days)
+        if spec.source == "count":
+            aggregates.append(inside.sum().cast(pl.Int64).alias(spec.column))
+        else:
+            amount = pl.col(f"property:{spec.arguments[1]}").cast(pl.Float64, strict=False)
+            aggregates.append(amount.filter(inside).sum().alias(spec.column))
+    return events.group_by("customer_id").agg(aggregates)
 
 
 def _read_consents(
@@ -266,5 +372,4 @@ def _join(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
 
 def _frame(session: Session, statement: Executable, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows of ``statement`` as a frame with ``schema``, fetched without ORM objects."""
-    rows = session.execute(statement).all()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return repository.fetch_frame(session, statement, schema)

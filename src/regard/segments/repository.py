@@ -1,17 +1,74 @@
-"""All SQL of segment memberships and runs; memberships move as frames, never row by row."""
+"""All SQL of segment memberships and runs; memberships move as frames, never row by row.
+
+A first evaluation of a large base stores millions of memberships at once, so the writes go
+straight to the driver, as the bulk writers of ``regard.customers.repository`` do: one prepared
+statement executed over chunks of rows on SQLite, COPY on PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from datetime import datetime
+from contextlib import closing
+from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session, aliased
 
 from regard.segments.models import SegmentMembership, SegmentRun
+from regard.store.types import SQLITE_TIMESTAMP_FORMAT
 
-_MEMBERS_SCHEMA = {"id": pl.Int64(), "segment": pl.String(), "customer_id": pl.Int64()}
+_MEMBERS_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "segment": pl.String(),
+    "customer_id": pl.Int64(),
+}
+# Rows per fetch and per executemany: large enough to amortise the calls, small enough that a
+# batch of Python tuples stays a few hundred megabytes at most.
+_BATCH_ROWS = 250_000
+# How SQLite keeps a UTC timestamp (SQLITE_TIMESTAMP_FORMAT), in Polars' words.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.f"
+
+
+def fetch_frame(
+    session: Session, statement: Executable, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """The rows of ``statement`` as a frame with ``schema``, in its order of columns.
+
+    SQLAlchemy compiles and binds the statement; the rows are then fetched from the driver's
+    cursor in batches and turned into columns, without ORM objects or per-value processing.
+    SQLite's timestamp text is parsed here, in one vectorised pass.
+    """
+    sqlite = _is_sqlite(session)
+    fetched = {
+        name: pl.String() if sqlite and isinstance(kind, pl.Datetime) else kind
+        for name, kind in schema.items()
+    }
+    result = session.connection().execute(statement)
+    batches: list[pl.DataFrame] = []
+    try:
+        cursor = result.cursor
+        while rows := cursor.fetchmany(_BATCH_ROWS):
+            columns = zip(*rows, strict=True)
+            batches.append(
+                pl.DataFrame(
+                    [
+                        pl.Series(name, values, dtype=kind, strict=False)
+                        for (name, kind), values in zip(fetched.items(), columns, strict=True)
+                    ]
+                )
+            )
+    finally:
+        result.close()
+    frame = pl.concat(batches) if batches else pl.DataFrame(schema=fetched)
+    times = [
+        pl.col(name).str.to_datetime(_SQLITE_TIME, time_zone="UTC", time_unit="us")
+        for name, kind in schema.items()
+        if fetched[name] != kind
+    ]
+    return frame.with_columns(times) if times else frame
 
 
 def current_members(session: Session, segments: Sequence[str]) -> pl.DataFrame:
@@ -19,30 +76,58 @@ def current_members(session: Session, segments: Sequence[str]) -> pl.DataFrame:
     statement = select(
         SegmentMembership.id, SegmentMembership.segment, SegmentMembership.customer_id
     ).where(SegmentMembership.segment.in_(segments), SegmentMembership.exited_at.is_(None))
-    rows = session.execute(statement).all()
-    return pl.DataFrame(rows, schema=_MEMBERS_SCHEMA, orient="row")
+    return fetch_frame(session, statement, _MEMBERS_SCHEMA)
 
 
 def open_memberships(session: Session, entered: pl.DataFrame, *, at: datetime) -> None:
     """Start a membership for each (segment, customer_id) of ``entered``."""
     if entered.is_empty():
         return
-    session.execute(
-        insert(SegmentMembership),
-        entered.select("segment", "customer_id")
-        .with_columns(pl.lit(at).alias("entered_at"))
-        .to_dicts(),
-    )
+    rows = entered.select("segment", "customer_id")
+    session.flush()
+    driver: Any = session.connection().connection.driver_connection
+    if _is_sqlite(session):
+        entered_at = at.astimezone(UTC).strftime(SQLITE_TIMESTAMP_FORMAT)
+        with closing(driver.cursor()) as cursor:
+            for chunk in rows.iter_slices(_BATCH_ROWS):
+                cursor.executemany(
+                    "INSERT INTO segment_memberships (segment, customer_id, entered_at) "
+                    "VALUES (?, ?, ?)",
+                    chunk.with_columns(pl.lit(entered_at).alias("entered_at")).iter_rows(),
+                )
+        return
+    stamp = pl.lit(at.astimezone(UTC).isoformat()).alias("entered_at")
+    with driver.cursor() as cursor:
+        for chunk in rows.iter_slices(1_000_000):
+            buffer = io.BytesIO()
+            chunk.with_columns(stamp).write_csv(buffer, include_header=False)
+            with cursor.copy(
+                "COPY segment_memberships (segment, customer_id, entered_at) "
+                "FROM STDIN WITH (FORMAT csv)"
+            ) as copy:
+                copy.write(buffer.getvalue())
 
 
 def close_memberships(session: Session, membership_ids: pl.Series, *, at: datetime) -> None:
     """End the memberships with these ids."""
     if membership_ids.is_empty():
         return
-    session.execute(
-        update(SegmentMembership),
-        [{"id": membership_id, "exited_at": at} for membership_id in membership_ids.to_list()],
-    )
+    session.flush()
+    driver: Any = session.connection().connection.driver_connection
+    if _is_sqlite(session):
+        exited_at = at.astimezone(UTC).strftime(SQLITE_TIMESTAMP_FORMAT)
+        with closing(driver.cursor()) as cursor:
+            for chunk in membership_ids.cast(pl.Int64).to_frame("id").iter_slices(_BATCH_ROWS):
+                cursor.executemany(
+                    "UPDATE segment_memberships SET exited_at = ? WHERE id = ?",
+                    ((exited_at, membership_id) for (membership_id,) in chunk.iter_rows()),
+                )
+        return
+    with driver.cursor() as cursor:
+        cursor.execute(
+            "UPDATE segment_memberships SET exited_at = %s WHERE id = ANY(%s)",
+            (at, membership_ids.cast(pl.Int64).to_list()),
+        )
 
 
 def add_runs(session: Session, runs: Sequence[SegmentRun]) -> None:
@@ -78,6 +163,10 @@ def recent_runs(session: Session, *, per_segment: int) -> list[SegmentRun]:
         .order_by(SegmentRun.segment, SegmentRun.evaluated_at.desc(), SegmentRun.id.desc())
     )
     return list(session.scalars(statement))
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def crosstab(session: Session, rows: str, columns: str) -> dict[tuple[str, str], int]:

@@ -144,7 +144,9 @@ def evaluate_segments(
         if definition.name in chosen
     }
     specs = [spec for compiled in rules.values() for spec in compiled.features]
-    frame = features.read_features(session, specs, base=base, brand=brand, as_of=as_of)
+    frame = features.read_features(
+        session, specs, base=base, brand=brand, as_of=as_of, purchases=purchases
+    )
 
     members = _members(frame, chosen, rules)
     current = repository.current_members(session, chosen)
