@@ -159,6 +159,21 @@ def _moment(text: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def auc_table(found: calibration.Calibration) -> Table:
+    """How well commitment (configured and refit), satisfaction and RFM predict staying."""
+    aucs = found.aucs
+    table = Table("predictor", "AUC", title="How well each predicts staying")
+    table.columns[1].justify = "right"
+    for name, value in (
+        ("commitment, configured weights", aucs.commitment_configured),
+        (f"commitment, refit ({found.folds}-fold cross-validated)", aucs.commitment_refit),
+        ("satisfaction alone", aucs.satisfaction),
+        ("RFM alone (r + f + m when they answered)", aucs.rfm),
+    ):
+        table.add_row(name, f"{value:.3f}")
+    return table
+
+
 @app.command()
 def calibrate(
     window: str = typer.Option(
@@ -188,17 +203,7 @@ def calibrate(
             session, brand=store.brand, as_of=moment, window_days=days
         )
 
-    aucs = found.aucs
-    table = Table("predictor", "AUC", title="How well each predicts staying")
-    table.columns[1].justify = "right"
-    for name, value in (
-        ("commitment, configured weights", aucs.commitment_configured),
-        (f"commitment, refit ({found.folds}-fold cross-validated)", aucs.commitment_refit),
-        ("satisfaction alone", aucs.satisfaction),
-        ("RFM alone (r + f + m when they answered)", aucs.rfm),
-    ):
-        table.add_row(name, f"{value:.3f}")
-    console.print(table)
+    console.print(auc_table(found))
     console.print(
         f"{found.responses:,} users' responses, one per customer, as of "
         f"{moment:%Y-%m-%d %H:%M} UTC; {found.lapsed:,} lapsed ({found.lapse_rate:.1%}): no "

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from regard import runtime, terminal
+from regard.commitment import commands as commitment_commands
 from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
 from regard.customers import repository as customers_repository
 from regard.customers.importers import ImportSummary
@@ -33,6 +34,8 @@ from regard.segments import service as segments_service
 from regard.segments.language import SegmentError
 from regard.segments.schema import LIFECYCLE_STAGES
 from regard.store.database import Store, unit_of_work
+from regard.voc import commands as voc_commands
+from regard.voc import service as voc
 
 app = typer.Typer(
     help="The demo brand, Northwind Outfitters: generate its data, or load and serve it.",
@@ -281,6 +284,20 @@ def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int)
                 summary.description,
             )
     console.print(sizes)
+    found = demo_commitment.calibrate(store, as_of=as_of)
+    console.print(commitment_commands.auc_table(found))
+    console.print(
+        f"Calibrated on {found.responses:,} users who answered at least a year ago: "
+        f"{found.lapsed:,} lapsed ({found.lapse_rate:.0%}), with no purchase in the year after "
+        "answering. Refit weights: regard commitment calibrate.",
+        highlight=False,
+    )
+    with unit_of_work(store) as session:
+        heard = voc.themes(session, brand=store.brand, question="more_useful")
+    for result in heard:
+        voc_commands.print_themes(
+            result, wording=voc_commands.wording(store.brand, result.question), quotes=False
+        )
     typo = 'lifecyle = "active" and count(purchase, 90d) >= 2'
     try:
         segments_service.check_rule(typo, brand=store.brand)

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from regard.commitment import repository as commitment_repository
 from regard.commitment import service as commitment
-from regard.segments import features
+from regard.segments import calibration, features
 from regard.segments import repository as segments_repository
 from regard.segments import service as segments
+from regard.segments.calibration import Calibration
 from regard.segments.service import SegmentSummary
 from regard.store.database import Store, unit_of_work
 
@@ -153,7 +154,7 @@ def _answer(
     is_user: bool,
     lean: float,
 ) -> None:
-    attachment = 0.8 * lean + 0.6 * float(rng.normal())
+    attachment = 0.55 * lean + 0.85 * float(rng.normal())
 
     def scale(centre: float, spread: float, low: int, high: int) -> int:
         return int(np.clip(round(centre + spread + rng.normal(0, 1.2)), low, high))
@@ -186,6 +187,12 @@ def _answer(
         source="import",
         responded_at=responded_at,
     )
+
+
+def calibrate(store: Store, *, as_of: datetime) -> Calibration:
+    """Commitment weighed against who went on to lapse, beside satisfaction and RFM."""
+    with unit_of_work(store) as session:
+        return calibration.calibrate_store(session, brand=store.brand, as_of=as_of)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def themes_(
             themes=themes,
         )
     for result in found:
-        _print(result, wording=_wording(store.brand, result.question), quotes=quotes)
+        print_themes(result, wording=wording(store.brand, result.question), quotes=quotes)
     if not quotes and any(result.themes for result in found):
         console.print("Add --quotes to see example answers (personal data).", highlight=False)
 
@@ -71,12 +71,14 @@ def _date(text: str | None) -> date | None:
         raise InvalidInput(f"since: {text[:40]!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _wording(brand: BrandConfig, question: str) -> str:
+def wording(brand: BrandConfig, question: str) -> str:
+    """The open question as the brand words it (its key when no longer asked)."""
     asked = brand.commitment.question(question)
     return asked.wording if asked is not None else question
 
 
-def _print(result: QuestionThemes, *, wording: str, quotes: bool) -> None:
+def print_themes(result: QuestionThemes, *, wording: str, quotes: bool) -> None:
+    """One question's themes as a table; its quotes after it when asked."""
     title = f"{wording} ({result.question}): {result.answers:,} answers"
     months = f"trend {result.months[0]} to {result.months[-1]}" if result.months else "trend"
     table = Table("theme", "answers", "share", months, "top groups", "terms", title=title)

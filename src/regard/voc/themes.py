@@ -28,9 +28,6 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 from scipy import sparse
-from sklearn.decomposition import NMF
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from regard.voc.quotes import mask_personal_data
 
@@ -207,6 +204,10 @@ def _question_themes(
             ),
         )
     k = min(themes or automatic_theme_count(n), n, len(vocabulary))
+    # scikit-learn is imported where it is used: loading it takes seconds every command would pay.
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
     model = NMF(n_components=k, init="nndsvda", random_state=_RANDOM_STATE, max_iter=_MAX_ITER)
     with warnings.catch_warnings():
         # Stopping at max_iter leaves a factorisation that is close enough to read themes from;
@@ -282,6 +283,8 @@ def _tfidf(texts: list[str]) -> tuple[sparse.csr_matrix | None, list[str]]:
     A term must appear in at least two answers: a word one person used says nothing shared,
     and a rare word may be a name, which would then be shown as a term without any quote.
     """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectoriser = TfidfVectorizer(
         stop_words="english",
         ngram_range=(1, 2),
