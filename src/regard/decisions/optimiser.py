@@ -211,9 +211,7 @@ def _lay_out(
     flat = code.astype(np.int64) * (n * k_count) + cell
 
     dtype = np.float32 if rows >= FLOAT32_FROM else np.float64
-    net_rows = (
-        options["value"].cast(pl.Float64) - options["cost"] - options["penalty"]
-    ).to_numpy()
+    net_rows = (options["value"].cast(pl.Float64) - options["cost"] - options["penalty"]).to_numpy()
     net_flat = np.full(h_count * n * k_count, -np.inf, dtype=dtype)
     net_flat[flat] = net_rows if order is None else net_rows[order]
     del net_rows
@@ -268,9 +266,7 @@ def _lay_out(
 
     # What no multiplier can make worthwhile or a cap of 0 forbids is never an option.
     capped = ~exempt
-    closed = capped & (
-        (cap_total == 0)[:, None] | ((cap_promotional == 0)[:, None] & promotional)
-    )
+    closed = capped & ((cap_total == 0)[:, None] | ((cap_promotional == 0)[:, None] & promotional))
     for h in range(h_count):
         plane = net[h]
         plane[(plane <= 0) | closed | (capped & (cap_channel[:, h] == 0)[:, None])] = -np.inf
@@ -391,10 +387,60 @@ def _solve_tight(
     Takes the best remaining (candidate, channel) while the caps allow it. Where a full channel
     never took a candidate's best channel away, this is the greedy of the laminar matroid
     {total, promotional} on each candidate's best channel, hence optimal and its own bound.
-    Elsewhere ("conflicted") the bound comes from pricing the customer's channel caps.
+    Elsewhere ("conflicted") the bound comes from pricing the customer's channel caps, and the
+    greedy is run again on the priced values; the better of the two choices is kept.
     """
+    choice, value, conflicted = _greedy(
+        reduced, best, best_channel, wanted, promotional, cap_total, cap_promotional, cap_channel
+    )
+    bound = value.copy()
+    where = np.flatnonzero(conflicted)
+    if where.size:
+        own = reduced[:, where, :]
+        bound[where], sigma = _conflicted_bound(
+            own,
+            wanted[where],
+            promotional[where],
+            cap_total[where],
+            cap_promotional[where],
+            cap_channel[where],
+        )
+        # A hair above each price, so a tie leaves the candidate on the channel without a cap.
+        sigma = np.where(sigma > 0, sigma + 1e-6 * (1.0 + sigma), 0.0)
+        priced = own - sigma.T[:, :, None].astype(own.dtype)
+        priced_best, priced_channel = _best_channel(priced)
+        again, _priced_value, _ = _greedy(
+            priced,
+            priced_best,
+            priced_channel,
+            wanted[where] & (priced_best > 0),
+            promotional[where],
+            cap_total[where],
+            cap_promotional[where],
+            cap_channel[where],
+        )
+        true_value = np.zeros(where.size)
+        for h in range(own.shape[0]):
+            true_value += np.where(again == h, own[h], 0.0).sum(axis=1)
+        better = true_value > value[where]
+        choice[where[better]] = again[better]
+        value[where[better]] = true_value[better]
+    return choice, value, np.maximum(bound, value), int(where.size)
+
+
+def _greedy(
+    reduced: Array,
+    best: Array,
+    best_channel: Array,
+    wanted: Array,
+    promotional: Array,
+    cap_total: Array,
+    cap_promotional: Array,
+    cap_channel: Array,
+) -> tuple[Array, Array, Array]:
+    """Take the best remaining (candidate, channel) while the caps allow; flag conflicts."""
     m, k_count = best.shape
-    original, reduced = reduced, reduced.copy()
+    reduced = reduced.copy()
     value_of = np.where(wanted, best, -np.inf)
     channel_of = best_channel.copy()
     open_ = wanted.copy()
@@ -437,19 +483,7 @@ def _solve_tight(
             value_of[who] = np.where(open_[who] & (again > 0), again, -np.inf)
             channel_of[who] = again_channel
         active = active[total_room[active] > 0]
-
-    bound = value.copy()
-    where = np.flatnonzero(conflicted)
-    if where.size:
-        bound[where] = _conflicted_bound(
-            original[:, where, :],
-            wanted[where],
-            promotional[where],
-            cap_total[where],
-            cap_promotional[where],
-            cap_channel[where],
-        )
-    return choice, value, np.maximum(bound, value), int(where.size)
+    return choice, value, conflicted
 
 
 def _conflicted_bound(
@@ -459,7 +493,7 @@ def _conflicted_bound(
     cap_total: Array,
     cap_promotional: Array,
     cap_channel: Array,
-) -> Array:
+) -> tuple[Array, Array]:
     """An upper bound of the capped sub-problem for customers where channel caps bind.
 
     For prices sigma >= 0 on the customer's channel caps, the caps' LP dual gives
@@ -495,7 +529,7 @@ def _conflicted_bound(
         priced_best, promotional, cap_total, cap_promotional
     )
     lower: Array = np.minimum(relaxed, priced)
-    return lower
+    return lower, sigma
 
 
 def _laminar(gain: Array, promotional: Array, cap_total: Array, cap_promotional: Array) -> Array:
@@ -647,9 +681,7 @@ class _Search:
             multipliers = following
         return multipliers
 
-    def finish(
-        self, multipliers: Array, step: float
-    ) -> tuple[Array, Array, Array, float, float]:
+    def finish(self, multipliers: Array, step: float) -> tuple[Array, Array, Array, float, float]:
         """Iterate on all customers; keep the best repaired plan and the lowest bound."""
         brackets = [_Bracket(scale, step) for scale in self.scales(None)]
         limits = np.array([limit for _h, _b, limit in self.limits])
@@ -661,13 +693,12 @@ class _Search:
             self.passes += 1
             bound = min(
                 bound,
-                float(solved.bound.sum())
-                + float(multipliers @ limits if limits.size else 0.0),
+                float(solved.bound.sum()) + float(multipliers @ limits if limits.size else 0.0),
             )
             excess = self.usage(solved.choice, None) - limits
             choice = self.repair(solved.choice, prices, per_cost, excess)
             value = self.value(choice)
-            if best is None or value > best[0]:
+            if best is None or value >= best[0]:
                 best = (value, choice, prices, per_cost)
             gap = (bound - best[0]) / bound if bound > 0 else 0.0
             if gap <= self.tolerance or self.passes >= self.max_iterations:
