@@ -30,6 +30,7 @@ from regard.customers.importers import ImportSummary
 from regard.demo import commitment as demo_commitment
 from regard.demo import loading
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
+from regard.errors import InvalidInput
 from regard.segments import service as segments_service
 from regard.segments.language import SegmentError
 from regard.segments.schema import LIFECYCLE_STAGES
@@ -284,14 +285,18 @@ def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int)
                 summary.description,
             )
     console.print(sizes)
-    found = demo_commitment.calibrate(store, as_of=as_of)
-    console.print(commitment_commands.auc_table(found))
-    console.print(
-        f"Calibrated on {found.responses:,} users who answered at least a year ago: "
-        f"{found.lapsed:,} lapsed ({found.lapse_rate:.0%}), with no purchase in the year after "
-        "answering. Refit weights: regard commitment calibrate.",
-        highlight=False,
-    )
+    try:
+        found = demo_commitment.calibrate(store, as_of=as_of)
+    except InvalidInput as too_few:  # a small demo may have too few answers a year old
+        console.print(f"Calibration: {escape(too_few.message)}.", highlight=False)
+    else:
+        console.print(commitment_commands.auc_table(found))
+        console.print(
+            f"Calibrated on {found.responses:,} users who answered at least a year ago: "
+            f"{found.lapsed:,} lapsed ({found.lapse_rate:.0%}), with no purchase in the year "
+            "after answering. Refit weights: regard commitment calibrate.",
+            highlight=False,
+        )
     with unit_of_work(store) as session:
         heard = voc.themes(session, brand=store.brand, question="more_useful")
     for result in heard:
