@@ -39,12 +39,17 @@ def lifecycle_plan(
     as_of = utc_instant(as_of)
     customer_id = pl.col("customer_id")
     # Sorted by customer then time, the gap before each purchase is one subtraction; the first
-    # purchase of a customer has none.
+    # purchase of a customer has none. The two keys are sorted as one 128-bit integer (customer
+    # in the high half, microseconds in the low), several times faster than Polars' sort on two
+    # columns and the same order.
+    order = pl.col("customer_id").cast(pl.Int128) * (1 << 64) + pl.col("occurred_at").dt.epoch(
+        "us"
+    ).cast(pl.Int128)
     timeline = (
         purchases.lazy()
         .select(pl.col("customer_id").cast(pl.Int64), "occurred_at")
         .filter(pl.col("occurred_at") <= as_of)
-        .sort("customer_id", "occurred_at")
+        .sort(order)
         .with_columns(
             pl.when(customer_id == customer_id.shift(1))
             .then(_days(pl.col("occurred_at") - pl.col("occurred_at").shift(1)))
