@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from rich.console import Console
 
@@ -13,3 +14,14 @@ _WIDTH_WITHOUT_TERMINAL = 140
 def console() -> Console:
     """A Rich console on standard output, as wide as the terminal (or 140 without one)."""
     return Console(width=None if sys.stdout.isatty() else _WIDTH_WITHOUT_TERMINAL)
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    """Counts as a row of bars, each as tall as its share of the largest ("" for none)."""
+    if not counts:
+        return ""
+    top = max(counts)
+    return "".join(_BARS[(len(_BARS) - 1) * n // top] if top else _BARS[0] for n in counts)

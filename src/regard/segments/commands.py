@@ -19,8 +19,6 @@ from regard.store.database import Store, unit_of_work
 app = typer.Typer(no_args_is_help=True)
 console = terminal.console()
 
-_BARS = "▁▂▃▄▅▆▇█"
-
 
 @app.command(name="list")
 def list_() -> None:
@@ -112,14 +110,6 @@ def _print(summaries: Sequence[service.SegmentSummary], *, title: str) -> None:
             "-" if summary.entered is None else f"{summary.entered:,}",
             "-" if summary.exited is None else f"{summary.exited:,}",
             "-" if summary.evaluated_at is None else f"{summary.evaluated_at:%Y-%m-%d %H:%M}",
-            _sparkline(summary.trend),
+            terminal.sparkline(summary.trend),
         )
     console.print(table)
-
-
-def _sparkline(counts: Sequence[int]) -> str:
-    """The member counts of the latest runs as bars, oldest first."""
-    if not counts:
-        return ""
-    top = max(counts)
-    return "".join(_BARS[(len(_BARS) - 1) * count // top] if top else _BARS[0] for count in counts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 
 import typer
@@ -19,7 +18,6 @@ from regard.voc.themes import QuestionThemes, Theme
 app = typer.Typer(no_args_is_help=True)
 console = terminal.console()
 
-_BARS = "▁▂▃▄▅▆▇█"
 _TOP_GROUPS = 2
 # Up to this many months, the trend gives each month's count beside its bars.
 _MONTHS_SPELLED_OUT = 6
@@ -114,15 +112,8 @@ def print_themes(result: QuestionThemes, *, wording: str, quotes: bool) -> None:
 def _trend(theme: Theme) -> str:
     counts = [month.answers for month in theme.trend]
     if len(counts) > _MONTHS_SPELLED_OUT:
-        return _sparkline(counts)
-    return f"{_sparkline(counts)} {'/'.join(str(n) for n in counts)}"
-
-
-def _sparkline(counts: Sequence[int]) -> str:
-    if not counts:
-        return ""
-    top = max(counts)
-    return "".join(_BARS[(len(_BARS) - 1) * n // top] if top else _BARS[0] for n in counts)
+        return terminal.sparkline(counts)
+    return f"{terminal.sparkline(counts)} {'/'.join(str(n) for n in counts)}"
 
 
 def _top_groups(theme: Theme) -> str:
