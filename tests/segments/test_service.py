@@ -5,17 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlalchemy import select
 
 from regard.commitment import service as commitment
 from regard.config import load_brand_config
 from regard.errors import ConfigurationError, InvalidInput
-from regard.segments import service
+from regard.segments import features, repository, service
 from regard.segments.models import SegmentMembership, SegmentRun
+from regard.segments.options import RfmOptions
 from regard.segments.schema import LIFECYCLE_STAGES
 from regard.store.database import Store, unit_of_work
-from tests.segments.support import AS_OF, add_purchases, segment_brand, small_base
+from tests.segments.support import (
+    AS_OF,
+    add_customer,
+    add_purchases,
+    segment_brand,
+    small_base,
+)
 
 LATER = AS_OF + timedelta(days=60)
 
@@ -166,3 +174,68 @@ def test_commitment_groups_come_from_the_latest_survey_response(store: Store) ->
     summaries = evaluate(store, AS_OF, names=["commitment"])
     assert members(store, "commitment:Available") == {people["dee"]}
     assert summaries["commitment:Convertible"].members == 0
+
+
+def test_memberships_are_opened_and_closed_in_bulk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches, so that a few hundred rows cross several of them.
+    monkeypatch.setattr(repository, "_BATCH_ROWS", 100)
+    people = [add_customer(store) for _ in range(40)]
+    segments = [f"bulk_{i:02d}" for i in range(30)]
+    entered = pl.DataFrame(
+        {
+            "segment": [segment for segment in segments for _ in people],
+            "customer_id": [person for _ in segments for person in people],
+        }
+    )
+    with unit_of_work(store) as session:
+        repository.open_memberships(session, entered, at=AS_OF)
+    with unit_of_work(store) as session:
+        current = repository.current_members(session, segments)
+    assert current.height == 1_200
+    assert (
+        current.sort("segment", "customer_id")
+        .select("segment", "customer_id")
+        .equals(entered.sort("segment", "customer_id"))
+    )
+    leaving = current.filter(pl.col("customer_id").is_in(people[:25]))
+    with unit_of_work(store) as session:
+        repository.close_memberships(session, leaving["id"], at=LATER)
+    with unit_of_work(store) as session:
+        staying = repository.current_members(session, segments)
+        ended = session.execute(
+            select(SegmentMembership.customer_id, SegmentMembership.exited_at).where(
+                SegmentMembership.exited_at.is_not(None)
+            )
+        ).all()
+    assert staying.height == 15 * 30
+    assert set(staying["customer_id"]) == set(people[25:])
+    assert len(ended) == 25 * 30
+    assert {exited for _, exited in ended} == {LATER}
+    assert stays(store, "bulk_07", people[0]) == [(AS_OF, LATER)]
+    assert stays(store, "bulk_07", people[-1]) == [(AS_OF, None)]
+
+
+def test_purchases_read_in_bulk_keep_every_amount(store: Store) -> None:
+    buyer = add_customer(store)
+    amounts = [42.5, 0.30000000000000004, 7, "12.25", "not a number", None, 1e20, -3.5]
+    for position, amount in enumerate(amounts):
+        add_purchases(store, buyer, (AS_OF - timedelta(days=position + 1), amount))  # type: ignore[arg-type]
+    add_purchases(store, buyer, (AS_OF + timedelta(days=1), 99.0))
+    with unit_of_work(store) as session:
+        purchases = features.read_purchases(session, options=RfmOptions(), as_of=AS_OF)
+    read = purchases.sort("occurred_at", descending=True)
+    assert read["occurred_at"].to_list() == [
+        AS_OF - timedelta(days=position + 1) for position in range(len(amounts))
+    ]
+    assert read["amount"].to_list() == [
+        42.5,
+        0.30000000000000004,
+        7.0,
+        12.25,
+        None,
+        None,
+        1e20,
+        -3.5,
+    ]
