@@ -1,7 +1,8 @@
 """Every table of every domain, gathered for migrations and schema checks.
 
-Importing the preference and commitment services also registers their merge hooks, so that
-every merge, wherever it runs, carries consent and survey answers over to the surviving profile.
+Importing the preference and commitment services and the triggers also registers their merge
+hooks, so that every merge, wherever it runs, carries consent, survey answers and candidates
+over to the surviving profile.
 """
 
 from regard.commitment import models as commitment_models
@@ -12,6 +13,8 @@ from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
 from regard.segments import models as segments_models
 from regard.store.base import Base
+from regard.touchpoints import models as touchpoints_models
+from regard.touchpoints import triggers as touchpoints_triggers
 
 metadata = Base.metadata
 
@@ -24,4 +27,6 @@ __all__ = [
     "preferences_service",
     "privacy_models",
     "segments_models",
+    "touchpoints_models",
+    "touchpoints_triggers",
 ]

@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from regard.customers.models import Customer, CustomerMerge, Identity
@@ -24,6 +22,7 @@ from regard.preferences.models import (
     WebhookSubscription,
 )
 from regard.store.database import enter_write
+from regard.store.inserts import upsert
 
 
 def lock_existing_chain(session: Session, customer_id: int) -> PreferenceProfile | None:
@@ -57,14 +56,8 @@ def lock_new_chain(
 ) -> PreferenceProfile:
     """The customer's first profile row (or the one a simultaneous change just made), locked."""
     enter_write(session)
-    dialect = session.get_bind().dialect.name
-    statement = (
-        postgresql_insert(PreferenceProfile)
-        if dialect == "postgresql"
-        else sqlite_insert(PreferenceProfile)
-    )
     session.execute(
-        statement.values(
+        upsert(session, PreferenceProfile).values(
             customer_id=customer_id,
             settings={},
             head_seq=head_seq,
@@ -188,10 +181,7 @@ def replace_consent_states(
         return
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    statement = (
-        postgresql_insert(ConsentState) if dialect == "postgresql" else sqlite_insert(ConsentState)
-    )
+    statement = upsert(session, ConsentState)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["customer_id", "topic", "channel"],
