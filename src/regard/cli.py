@@ -29,6 +29,7 @@ def _register() -> None:
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
     from regard.segments import commands as segment_commands
+    from regard.touchpoints import commands as touchpoint_commands
     from regard.voc import commands as voc_commands
     from regard.web import commands as web_commands
 
@@ -42,6 +43,8 @@ def _register() -> None:
     app.add_typer(commitment_commands.app, name="commitment", help="Surveys and commitment.")
     app.add_typer(segment_commands.app, name="segment", help="Segments: list, evaluate.")
     app.add_typer(voc_commands.app, name="voc", help="Voice of the Customer: themes.")
+    app.add_typer(touchpoint_commands.app, name="touchpoints", help="The touchpoint catalogue.")
+    app.add_typer(touchpoint_commands.journey_app, name="journey", help="The journey map.")
     app.command(name="serve")(web_commands.serve)
 
 

@@ -149,16 +149,6 @@ def _window_days(text: str) -> int:
     return int(match.group(1)) * _UNIT_DAYS[match.group(2)]
 
 
-def _moment(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--as-of {text!r} is not an ISO date and time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def auc_table(found: calibration.Calibration) -> Table:
     """How well commitment (configured and refit), satisfaction and RFM predict staying."""
     aucs = found.aucs
@@ -191,7 +181,7 @@ def calibrate(
     """Refit the commitment weights and cut points on who lapsed, and compare how well
     commitment, satisfaction alone and RFM alone predict staying (AUC)."""
     days = _window_days(window)
-    moment = _moment(as_of)
+    moment = terminal.moment(as_of)
     if write_toml is not None:
         if write_toml.exists():
             raise InvalidInput(f"--write-toml {write_toml}: the file exists; name a new one")

@@ -35,6 +35,9 @@ from regard.segments import service as segments_service
 from regard.segments.language import SegmentError
 from regard.segments.schema import LIFECYCLE_STAGES
 from regard.store.database import Store, unit_of_work
+from regard.touchpoints import commands as touchpoint_commands
+from regard.touchpoints import journey, triggers
+from regard.touchpoints import repository as touchpoints_repository
 from regard.voc import commands as voc_commands
 from regard.voc import service as voc
 
@@ -184,6 +187,7 @@ def run(
     base = f"http://{host}:{port}"
     voices = _customers_speak(store, manifest, directory, seed=seed)
     _commitment_and_segments(store, manifest, seed=seed)
+    _touchpoints(store, manifest)
     with unit_of_work(store) as session:
         profiles = customers_repository.count_customers(session)
         events = customers_repository.count_events(session)
@@ -311,6 +315,20 @@ def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int)
         console.print(f"  {escape(problem.message)}", highlight=False)
         for line in problem.pointer().splitlines():
             console.print(f"    {escape(line)}", highlight=False)
+
+
+def _touchpoints(store: Store, manifest: DemoManifest) -> None:
+    """The catalogue, its triggers run on the demo's last day, and the journey map."""
+    now = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    with unit_of_work(store) as session:
+        pending = touchpoints_repository.pending_count(session)
+    touchpoint_commands.print_catalogue(store.brand, pending)
+    with unit_of_work(store) as session:
+        done = triggers.run_triggers(session, brand=store.brand, now=now)
+    touchpoint_commands.print_triggered(done)
+    with unit_of_work(store) as session:
+        found = journey.read_journey(session, brand=store.brand, now=now)
+    touchpoint_commands.print_journey(found)
 
 
 def _preference_lines(store: Store, email: str, base: str, directory: Path) -> list[str]:

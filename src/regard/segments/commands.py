@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from regard import runtime, terminal
-from regard.errors import InvalidInput
 from regard.segments import service
 from regard.segments.language import SegmentError
 from regard.store.database import Store, unit_of_work
@@ -44,7 +43,7 @@ def eval_(
     ),
 ) -> None:
     """Evaluate segments over the whole base and record who entered and who exited."""
-    moment = _moment(as_of)
+    moment = terminal.moment(as_of)
     summaries = evaluate_and_report(runtime.store(), as_of=moment, names=names or None)
     _print(summaries, title=f"Segments on {moment:%Y-%m-%d %H:%M} UTC")
 
@@ -87,16 +86,6 @@ def check(
         raise typer.Exit(1) from None
     columns = ", ".join(spec.column for spec in compiled.features)
     console.print(f"The rule is valid; it reads {escape(columns)}.", highlight=False)
-
-
-def _moment(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--as-of {text!r} is not an ISO date and time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _print(summaries: Sequence[service.SegmentSummary], *, title: str) -> None:

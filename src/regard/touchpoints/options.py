@@ -104,6 +104,8 @@ class TouchpointDefinition(BaseModel):
     channels: tuple[ChannelContent, ...] = Field(min_length=1)
     # Whether the message asks the customer to do something back (reply, press a key, book).
     asks_response: bool = False
+    # At most one candidate per customer ever (a welcome), however often the trigger fires.
+    once_per_customer: bool = False
     # How long after its trigger the message is still worth sending; none: no deadline.
     deadline: Duration | None = None
     # Expected value of one message, by segment; "default" for everyone else.

@@ -1,7 +1,8 @@
 """Triggers: events, schedules and campaign launches turned into candidates.
 
 A candidate is one touchpoint for one customer. Each trigger says what made it in the
-candidate's ``key`` (``event:<id>``, ``schedule:<slot>``, ``campaign:<launch>``); the store keeps
+candidate's ``key`` (``event:<id>``, ``schedule:<slot>``, ``campaign:<launch>``, or ``once``
+for a touchpoint a customer gets at most once, such as a welcome); the store keeps
 (touchpoint, customer, key) unique and skips what exists, so running the triggers twice, or two
 runs at once, never makes a candidate twice.
 
@@ -74,7 +75,7 @@ def _row(
     return {
         "touchpoint": touchpoint.name,
         "customer_id": customer_id,
-        "key": key,
+        "key": "once" if touchpoint.once_per_customer else key,
         "triggered_at": at,
         "deadline_at": at + touchpoint.deadline if touchpoint.deadline is not None else None,
         "status": "pending",
