@@ -54,6 +54,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     from regard.preferences.routes import router as preferences_router
     from regard.preferences.sms import router as sms_router
     from regard.segments.routes import router as segments_router
+    from regard.touchpoints.routes import router as touchpoints_router
     from regard.voc.routes import router as voc_router
     from regard.web.center.pages import router as center_router
     from regard.web.center.survey import router as survey_router
@@ -66,6 +67,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.include_router(survey_router)
     app.include_router(commitment_router)
     app.include_router(segments_router)
+    app.include_router(touchpoints_router)
     app.include_router(voc_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -19,18 +19,6 @@ journey_app = typer.Typer(no_args_is_help=True)
 console = terminal.console()
 
 
-def trigger_text(touchpoint: TouchpointDefinition) -> str:
-    """What makes the touchpoint happen, in a few words."""
-    if touchpoint.event is not None:
-        where = ", ".join(f"{k} = {v!r}" for k, v in touchpoint.event.where.items())
-        return f"event {touchpoint.event.event}" + (f" where {where}" if where else "")
-    if touchpoint.schedule is not None:
-        schedule = touchpoint.schedule
-        day = {"day": "", "week": f" on {schedule.weekday}", "month": f" on day {schedule.day}"}
-        return f"every {schedule.every}{day[schedule.every]} at {schedule.at:%H:%M}"
-    return "campaign (launched by staff)"
-
-
 @app.command(name="list")
 def list_() -> None:
     """The catalogue: each touchpoint's topic, trigger, audience, channels and deadline, and
@@ -60,7 +48,7 @@ def print_catalogue(brand: BrandConfig, pending: dict[str, int]) -> None:
             escape(touchpoint.name),
             escape(touchpoint.topic),
             topic.importance if topic else "-",
-            escape(trigger_text(touchpoint)),
+            escape(touchpoint.trigger_text),
             escape(", ".join(touchpoint.segments) or "everyone"),
             ", ".join(c.channel for c in touchpoint.channels),
             _duration(touchpoint),

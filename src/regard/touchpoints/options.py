@@ -145,6 +145,18 @@ class TouchpointDefinition(BaseModel):
             return "event"
         return "schedule" if self.schedule is not None else "campaign"
 
+    @property
+    def trigger_text(self) -> str:
+        """What makes the touchpoint happen, in a few words."""
+        if self.event is not None:
+            where = ", ".join(f"{k} = {v!r}" for k, v in self.event.where.items())
+            return f"event {self.event.event}" + (f" where {where}" if where else "")
+        if self.schedule is not None:
+            every, weekday, day = self.schedule.every, self.schedule.weekday, self.schedule.day
+            on = {"day": "", "week": f" on {weekday}", "month": f" on day {day}"}[every]
+            return f"every {every}{on} at {self.schedule.at:%H:%M}"
+        return "campaign (launched by staff)"
+
     def value_for(self, segments: set[str]) -> float:
         """The highest value among the customer's segments listed here, else the default."""
         found = [v for name, v in self.value.items() if name != "default" and name in segments]

@@ -1,0 +1,96 @@
+"""The touchpoints API on both databases: catalogue, journey, triggers, campaign launches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from regard.app import create_app
+from regard.privacy.service import create_key
+from regard.store.database import Store, unit_of_work
+from tests.preferences.support import new_customer
+from tests.touchpoints.support import add_event, brand_with_touchpoints
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    store.brand = brand_with_touchpoints()
+    with TestClient(create_app(store)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keys(store: Store) -> dict[str, str]:
+    with unit_of_work(store) as session:
+        write = create_key(session, name="app", scope="write", source="app").secret
+        read = create_key(session, name="reader", scope="read").secret
+    return {"write": write, "read": read}
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_the_catalogue_lists_each_touchpoint_with_what_waits(
+    client: TestClient, keys: dict[str, str], store: Store
+) -> None:
+    ana = new_customer(store)
+    add_event(
+        store, ana, "order_ready", datetime.now(UTC) - timedelta(hours=1), {"fulfilment": "pickup"}
+    )
+    ran = client.post("/api/touchpoints/trigger", json={}, headers=auth(keys["write"]))
+
+    listed = client.get("/api/touchpoints", headers=auth(keys["read"]))
+
+    assert ran.status_code == 200
+    assert {run["touchpoint"]: run["created"] for run in ran.json()}["order_ready"] == 1
+    assert listed.status_code == 200
+    ready = next(tp for tp in listed.json() if tp["name"] == "order_ready")
+    assert ready["importance"] == "transactional"
+    assert ready["trigger"] == "event order_ready where fulfilment = 'pickup'"
+    assert ready["deadline_seconds"] == 48 * 3600
+    assert ready["pending"] == 1
+
+
+def test_a_campaign_is_launched_with_a_write_key_only(
+    client: TestClient, keys: dict[str, str], store: Store
+) -> None:
+    new_customer(store)
+    body = {"by": "mila"}
+
+    refused = client.post("/api/campaigns/spring_camping/launch", json=body)
+    read_only = client.post(
+        "/api/campaigns/spring_camping/launch", json=body, headers=auth(keys["read"])
+    )
+    launched = client.post(
+        "/api/campaigns/spring_camping/launch", json=body, headers=auth(keys["write"])
+    )
+    unknown = client.post("/api/campaigns/autumn/launch", json=body, headers=auth(keys["write"]))
+    not_campaign = client.post(
+        "/api/campaigns/order_ready/launch", json=body, headers=auth(keys["write"])
+    )
+
+    assert refused.status_code == 401
+    assert read_only.status_code == 401
+    assert launched.status_code == 201
+    assert launched.json()["created"] == 0  # nobody is active yet
+    assert unknown.status_code == 404
+    assert not_campaign.status_code == 400
+
+
+def test_the_journey_map_answers_rows_gaps_and_pile_ups(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    answer = client.get("/api/journey", headers=auth(keys["read"]))
+
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "window_days": 28,
+        "pile_up_per_week": 3.0,
+        "rows": [],
+        "gaps": [],
+        "pile_ups": [],
+    }
