@@ -8,6 +8,7 @@ over to the surviving profile.
 from regard.commitment import models as commitment_models
 from regard.commitment import service as commitment_service
 from regard.customers import models as customers_models
+from regard.decisions import models as decisions_models
 from regard.preferences import models as preferences_models
 from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
@@ -22,6 +23,7 @@ __all__ = [
     "commitment_models",
     "commitment_service",
     "customers_models",
+    "decisions_models",
     "metadata",
     "preferences_models",
     "preferences_service",
