@@ -112,8 +112,12 @@ def load_store(store: Store, tables: dict[str, pl.DataFrame]) -> None:
     try:
         driver: Any = raw.driver_connection
         cursor = driver.cursor()
+        # The generated rows are consistent: no foreign-key check per row while loading.
         if store.dialect == "sqlite":
             cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute("PRAGMA foreign_keys=OFF")
+        else:
+            cursor.execute("SET session_replication_role = replica")
         index = "ix_events_customer_id_occurred_at"
         cursor.execute(f"DROP INDEX {index}")
         for table, frame in tables.items():
@@ -150,6 +154,12 @@ def load_store(store: Store, tables: dict[str, pl.DataFrame]) -> None:
                 )
         cursor.execute("ANALYZE")
         driver.commit()
+        if store.dialect == "sqlite":
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        else:
+            cursor.execute("SET session_replication_role = origin")
+            driver.commit()
     finally:
         raw.close()
 

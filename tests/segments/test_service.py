@@ -239,3 +239,14 @@ def test_purchases_read_in_bulk_keep_every_amount(store: Store) -> None:
         1e20,
         -3.5,
     ]
+
+
+def test_purchase_amounts_of_every_json_kind_read_as_before(store: Store) -> None:
+    buyer = add_customer(store)
+    amounts: list[object] = ['say "12"', "", {"value": 3}, [1, 2], "1,5", " 8"]
+    for position, amount in enumerate(amounts):
+        add_purchases(store, buyer, (AS_OF - timedelta(days=position + 1), amount))  # type: ignore[arg-type]
+    with unit_of_work(store) as session:
+        purchases = features.read_purchases(session, options=RfmOptions(), as_of=AS_OF)
+    read = purchases.sort("occurred_at", descending=True)["amount"].to_list()
+    assert read == [None, None, None, None, None, None]

@@ -13,6 +13,7 @@ event types (``segments.rfm.purchase_event_types``); any other name is an event 
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from datetime import datetime, timedelta
@@ -62,7 +63,7 @@ def read_purchases(session: Session, *, options: RfmOptions, as_of: datetime) ->
     """
     as_of = utc_instant(as_of)
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 38):
         events = _sqlite_purchases(session, options=options, as_of=as_of)
     elif dialect == "postgresql":
         events = _postgres_purchases(session, options=options, as_of=as_of)
@@ -86,21 +87,20 @@ _SQLITE_CHUNK_IDS = 500_000
 
 
 def _sqlite_purchases(session: Session, *, options: RfmOptions, as_of: datetime) -> pl.DataFrame:
-    """customer_id, occurred_at and the amount as text, each chunk of rows one CSV string.
+    """customer_id, occurred_at and the amount as text, each chunk of rows one text SQLite builds.
 
-    The amount is what ``json_extract`` gives, as ``Event.properties[...].as_string()`` reads
-    it: a real written with 17 digits (exactly the same double once parsed), text quoted.
+    The amount is its JSON text (``->``): a number exactly as written, a string in quotes.
+    Fields are separated by the unit separator and rows by newlines, neither of which can
+    appear raw in JSON text. Read this way the amount is what ``Event.properties[...]
+    .as_string()`` gives: the same double, and SQLite's 1 and 0 for true and false.
     """
     driver: Any = session.connection().connection.driver_connection
     types = options.purchase_event_types
     marks = ", ".join("?" for _ in types)
     statement = (
-        "SELECT group_concat(customer_id || ',' || occurred_at || ',' || CASE typeof(amount) "
-        "WHEN 'real' THEN printf('%!.17g', amount) "
-        "WHEN 'text' THEN '\"' || replace(amount, '\"', '\"\"') || '\"' "
-        "ELSE ifnull(amount, '') END, char(10)) "
-        "FROM (SELECT customer_id, occurred_at, json_extract(properties, ?) AS amount "
-        f"FROM events WHERE id >= ? AND id < ? AND type IN ({marks}) AND occurred_at <= ?)"
+        "SELECT group_concat(customer_id || char(31) || occurred_at || char(31) "
+        "|| ifnull(properties -> ?, ''), char(10)) "
+        f"FROM events WHERE id >= ? AND id < ? AND type IN ({marks}) AND occurred_at <= ?"
     )
     path = f'$."{options.amount_property}"'
     until = as_of.replace(tzinfo=None).strftime(SQLITE_TIMESTAMP_FORMAT)
@@ -114,16 +114,30 @@ def _sqlite_purchases(session: Session, *, options: RfmOptions, as_of: datetime)
                 if text:
                     chunks.append(text.encode())
     columns = {"customer_id": pl.Int64(), "occurred_at": pl.String(), "amount": pl.String()}
-    if not chunks:
-        return pl.DataFrame(schema=columns).with_columns(pl.col("occurred_at").cast(_TIMESTAMP))
-    frame = pl.read_csv(
-        b"\n".join(chunks),
-        has_header=False,
-        new_columns=list(columns),
-        schema=columns,
+    frame = (
+        pl.read_csv(
+            b"\n".join(chunks),
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            new_columns=list(columns),
+            schema=columns,
+        )
+        if chunks
+        else pl.DataFrame(schema=columns)
+    )
+    literal = pl.col("amount")
+    amount = (
+        pl.when(literal.str.starts_with('"'))
+        .then(literal.str.strip_prefix('"').str.strip_suffix('"'))
+        .when(literal == "true")
+        .then(pl.lit("1"))
+        .when(literal == "false")
+        .then(pl.lit("0"))
+        .otherwise(literal)
     )
     occurred = pl.col("occurred_at").str.to_datetime(_SQLITE_TIME, time_zone="UTC", time_unit="us")
-    return frame.with_columns(occurred).rename({"amount": options.amount_property})
+    return frame.select("customer_id", occurred, amount.alias(options.amount_property))
 
 
 def _postgres_purchases(session: Session, *, options: RfmOptions, as_of: datetime) -> pl.DataFrame:
