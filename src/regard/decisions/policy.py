@@ -181,7 +181,8 @@ def _index(ids: Array, values: Array) -> tuple[Array, Array]:
 
 
 def _bits(mask: Array) -> Array:
-    return ((mask[None, :] >> np.arange(H)[:, None]) & 1).astype(bool)
+    small = mask.astype(np.uint8)
+    return np.stack([(small & np.uint8(1 << h)) != 0 for h in range(H)])
 
 
 def _iso(us: int) -> str:
@@ -211,7 +212,7 @@ class _Clock:
 
     def offset(self, rows: Array, at: Array) -> Array:
         slot = ((at - self.start) // SLOT).clip(0, self.table.shape[1] - 1)
-        offset: Array = self.table[self.zone[rows], slot]
+        offset: Array = self.table[self.zone[rows], slot].astype(np.int64)
         return offset
 
     def local_minutes(self, rows: Array, at: Array) -> Array:
@@ -221,6 +222,21 @@ class _Clock:
         """The UTC moment of a local minute (after a spring-forward gap: the moment after)."""
         guess = local * MINUTE - self.offset(rows, local * MINUTE) * MINUTE
         moment: Array = local * MINUTE - self.offset(rows, guess) * MINUTE
+        gap = self.local_minutes(rows, moment) != local
+        if gap.any():
+            # The local minute does not exist (clocks went forward): the moment of the change,
+            # the first slot after the minute's earlier reading where the offset is the later.
+            where = np.flatnonzero(gap)
+            later = self.offset(rows[where], moment[where] + DAY_MINUTES * MINUTE)
+            earliest = local[where] * MINUTE - later * MINUTE
+            found = np.full(where.size, NEVER, dtype=np.int64)
+            for step in range(1, 4 * 24):
+                slot = (earliest // SLOT + step) * SLOT
+                hit = (found == NEVER) & (self.offset(rows[where], slot) == later)
+                found[hit] = slot[hit]
+                if (found != NEVER).all():
+                    break
+            moment[where] = np.where(found == NEVER, moment[where], found)
         return moment
 
 
@@ -637,35 +653,31 @@ def _history(history: pl.DataFrame, ids: Array, topics: tuple[str, ...], now: in
     customer, topic, channel, importance, at, engaged = (
         a[order] for a in (customer, topic, channel, importance, at, engaged)
     )
-    on_topic = topic >= 0
-    summary = (
-        pl.DataFrame(
-            {
-                "key": customer[on_topic] * max(len(topics), 1) + topic[on_topic],
-                "at": at[on_topic],
-                "ok": engaged[on_topic] | (importance[on_topic] < RELATIONSHIP),
-            }
-        )
-        .group_by("key")
-        .agg(
-            pl.col("at").max().alias("last"),
-            (pl.col("at") > pl.col("at").filter(pl.col("ok")).max().fill_null(LONG_AGO))
-            .sum()
-            .alias("ignored"),
-            pl.col("at").filter(~pl.col("ok")).max().fill_null(LONG_AGO).alias("last_ignored"),
-        )
-        .sort("key")
-    )
+    # Per (customer, topic): the last send, and the run of ignored marketing messages at the
+    # end (a message not yet known to be engaged with, or not marketing, breaks no run).
+    on_topic = np.flatnonzero(topic >= 0)
+    key = customer[on_topic] * max(len(topics), 1) + topic[on_topic]
+    ok = engaged[on_topic] | (importance[on_topic] < RELATIONSHIP)
+    when = at[on_topic]
+    order = np.lexsort((when, key))
+    key, ok, when = key[order], ok[order], when[order]
+    ends = np.flatnonzero(np.append(key[1:] != key[:-1], True)) if key.size else key
+    starts = np.append(0, ends[:-1] + 1) if key.size else key
+    last_ok = np.maximum.accumulate(np.where(ok, np.arange(key.size), -1)) if key.size else key
+    streak = ends - np.maximum(last_ok[ends], starts - 1) if key.size else key
+    summary_keys, summary_last = key[ends], when[ends]
+    summary_ignored = streak.astype(np.int64)
+    summary_last_ignored = np.where(streak > 0, when[ends], LONG_AGO)
     return _Sent(
         customer=customer,
         topic=topic,
         channel=channel,
         importance=importance,
         at=at,
-        keys=summary["key"].to_numpy(),
-        last=summary["last"].to_numpy(),
-        ignored=summary["ignored"].cast(pl.Int64).to_numpy(),
-        last_ignored=summary["last_ignored"].to_numpy(),
+        keys=summary_keys,
+        last=summary_last,
+        ignored=summary_ignored,
+        last_ignored=summary_last_ignored,
     )
 
 

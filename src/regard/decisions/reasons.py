@@ -26,15 +26,15 @@ class Reason(StrEnum):
     DO_NOT_CONTACT = "do-not-contact"  # the customer is marked do-not-contact
     NO_LAWFUL_BASIS = "no-lawful-basis"  # the topic is not in the brand's catalogue
     OPTED_OUT = "opted-out"  # the customer opted out of the topic on the channel
+    NO_CONSENT = "no-consent"  # the topic needs consent, and there is none (or it is pending)
+    IMPLIED_CONSENT_EXPIRED = "implied-consent-expired"  # implied consent lapsed after a purchase
+    HARD_BOUNCE = "hard-bounce"  # the address bounced for good
+    COMPLAINT = "complaint"  # the customer complained about messages on the channel
+    UNREACHABLE = "unreachable"  # no verified address on the channel
+    NO_VOICE_OPT_IN = "no-voice-opt-in"  # calls need the customer's own opt-in
     PROMOTIONAL_VOICE = "promotional-voice"  # promotional messages never go by phone call
     VOICE_NOT_FITTING = "voice-not-fitting"  # calls only for critical or transactional
     CALL_FOR_INFORMATION = "call-for-information"  # a call demands a response; this asks none
-    NO_VOICE_OPT_IN = "no-voice-opt-in"  # calls need the customer's own opt-in
-    NO_CONSENT = "no-consent"  # the topic needs consent, and there is none (or it is pending)
-    IMPLIED_CONSENT_EXPIRED = "implied-consent-expired"  # implied consent lapsed after a purchase
-    UNREACHABLE = "unreachable"  # no verified address on the channel
-    HARD_BOUNCE = "hard-bounce"  # the address bounced for good
-    COMPLAINT = "complaint"  # the customer complained about messages on the channel
     BELOW_RELEVANCE = "below-relevance-floor"  # predicted relevance under the brand's floor
     NO_WINDOW = "no-allowed-window"  # the customer's windows leave no moment in the next week
     # Held: may pass later, at ``retry_at`` at the earliest.
