@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 
 from regard.decisions.exact import solve_exactly
-from regard.decisions.optimiser import ChannelBudget, Plan, optimise
+from regard.decisions.optimiser import ChannelBudget, Plan, best_sends, optimise
 from regard.errors import InvalidInput
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -317,3 +318,92 @@ def test_row_order_does_not_matter() -> None:
     key = ["customer_id", "candidate_id", "channel"]
     assert again.chosen.sort(key).equals(plan.chosen.sort(key))
     assert again.value == pytest.approx(plan.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# One customer's sub-problem, exactly, against brute force
+
+
+def brute_force(
+    values: np.ndarray[Any, Any],
+    promotional: np.ndarray[Any, Any],
+    cap_total: int,
+    cap_promotional: int,
+    cap_channel: np.ndarray[Any, Any],
+) -> float:
+    """The best value over every assignment of a customer's candidates to a channel or none."""
+    h_count, k_count = values.shape
+    best = 0.0
+    for assignment in itertools.product(range(-1, h_count), repeat=k_count):
+        chosen = [(k, h) for k, h in enumerate(assignment) if h >= 0]
+        if any(not np.isfinite(values[h, k]) for k, h in chosen):
+            continue
+        if len(chosen) > cap_total or sum(promotional[k] for k, _ in chosen) > cap_promotional:
+            continue
+        if any(sum(1 for _, g in chosen if g == h) > cap_channel[h] for h in range(h_count)):
+            continue
+        best = max(best, sum(values[h, k] for k, h in chosen))
+    return best
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(4))
+def test_best_sends_is_the_brute_force_optimum(seed: int, dtype: type) -> None:
+    rng = np.random.default_rng(seed)
+    m, h_count, k_count = 400, 3, int(rng.integers(2, 6))
+    # Small integers make ties (and zero-value cycles in the residual graph) common.
+    values: np.ndarray[Any, Any] = rng.integers(-2, 8, (h_count, m, k_count)).astype(dtype)
+    values[rng.random(values.shape) < 0.25] = -np.inf
+    promotional = rng.random((m, k_count)) < 0.5
+    cap_total = rng.integers(0, 5, m).astype(np.int32)
+    cap_promotional = rng.integers(0, 3, m).astype(np.int32)
+    cap_channel = rng.integers(0, 3, (m, h_count)).astype(np.int32)
+    choice = best_sends(
+        values,
+        promotional,
+        cap_total=cap_total,
+        cap_promotional=cap_promotional,
+        cap_channel=cap_channel,
+    )
+    for c in range(m):
+        sends = [(k, int(h)) for k, h in enumerate(choice[c]) if h >= 0]
+        assert all(values[h, c, k] > 0 for k, h in sends)
+        assert len(sends) <= cap_total[c]
+        assert sum(promotional[c, k] for k, _ in sends) <= cap_promotional[c]
+        for h in range(h_count):
+            assert sum(1 for _, g in sends if g == h) <= cap_channel[c, h]
+        expected = brute_force(
+            values[:, c, :], promotional[c], cap_total[c], cap_promotional[c], cap_channel[c]
+        )
+        assert sum(float(values[h, c, k]) for k, h in sends) == pytest.approx(expected)
+
+
+def test_best_sends_goes_on_from_an_optimal_start() -> None:
+    # Candidate 0 alone on email is the best single send; the best pair moves it to sms.
+    values = np.array([[[10.0, 8.0]], [[9.0, -np.inf]]])
+    start = np.array([[0, -1]], dtype=np.int8)
+    choice = best_sends(
+        values,
+        np.array([[False, False]]),
+        cap_total=np.array([2], dtype=np.int32),
+        cap_promotional=np.array([2], dtype=np.int32),
+        cap_channel=np.array([[1, 1]], dtype=np.int32),
+        start=start,
+    )
+    assert choice.tolist() == [[1, 0]]
+
+
+def test_best_sends_swaps_a_promotional_candidate_for_another() -> None:
+    # One promotional send allowed: candidate 0 (promotional) holds email (10); the best pair
+    # gives email to candidate 2 (not promotional) and the promotional place to candidate 1 on
+    # sms: 9.5 + 4, along the path source, 2, email, 0, promotional node, 1, sms, sink.
+    values = np.array([[[10.0, -np.inf, 9.5]], [[-np.inf, 4.0, -np.inf]]])
+    choice = best_sends(
+        values,
+        np.array([[True, True, False]]),
+        cap_total=np.array([2], dtype=np.int32),
+        cap_promotional=np.array([1], dtype=np.int32),
+        cap_channel=np.array([[1, 1]], dtype=np.int32),
+        start=np.array([[0, -1, -1]], dtype=np.int8),
+    )
+    assert choice.tolist() == [[-1, 1, 0]]

@@ -64,6 +64,8 @@ NO_CAP = 1 << 20
 FLOAT32_FROM = 2_000_000
 # Customers in the sample that finds the first multipliers of a large run.
 SAMPLE_CUSTOMERS = 40_000
+# Customers in the second, larger sample that refines them when there are many more.
+LARGE_SAMPLE_CUSTOMERS = 200_000
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,7 @@ class _Pass:
     """One customer-by-customer solution at fixed multipliers."""
 
     choice: Array  # (n, K) int8 channel chosen, -1 none
-    subproblem: Array  # (n,) float64 primal value of each sub-problem at the multipliers
-    bound: Array  # (n,) float64 upper bound of each sub-problem at the multipliers
+    value: Array  # (n,) float64 optimum of each sub-problem at the multipliers
     conflicted: int
 
 
@@ -303,7 +304,7 @@ def _sorted(customer: Array, candidate: Array, code: Array) -> bool:
 
 
 def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | None) -> _Pass:
-    """Solve each customer's sub-problem greedily and bound it; ``who`` selects customers."""
+    """Solve each customer's sub-problem exactly at the prices; ``who`` selects customers."""
     net = layout.net if who is None else layout.net[:, who, :]
     reduced = net - prices.astype(net.dtype)[:, None, None]
     if layout.cost is not None and np.any(budget_prices > 0):
@@ -320,46 +321,41 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | No
 
     best, best_channel = _best_channel(reduced)
     positive = best > 0
-    choice = np.full(best.shape, -1, dtype=np.int8)
-    free = positive & exempt
-    choice[free] = best_channel[free]
-    free_value = np.where(free, best, 0.0).sum(axis=1, dtype=np.float64)
-
+    choice = np.where(positive, best_channel, -1).astype(np.int8)
+    taken_value = np.where(positive, best, 0.0)
+    # What each customer wants (each candidate on its best channel) fits every cap: take it.
     wanted = positive & ~exempt
-    tight = wanted.sum(axis=1) > cap_total
-    tight |= (wanted & promotional).sum(axis=1) > cap_promotional
+    counter = np.int16 if best.shape[1] < 1 << 15 else np.int32
+    tight = wanted.sum(axis=1, dtype=counter) > cap_total
+    tight |= (wanted & promotional).sum(axis=1, dtype=counter) > cap_promotional
     for h in range(reduced.shape[0]):
-        tight |= (wanted & (best_channel == h)).sum(axis=1) > cap_channel[:, h]
-    easy = wanted & ~tight[:, None]
-    choice[easy] = best_channel[easy]
-    capped_value = np.where(easy, best, 0.0).sum(axis=1, dtype=np.float64)
-    capped_bound = capped_value.copy()
+        tight |= (wanted & (best_channel == h)).sum(axis=1, dtype=counter) > cap_channel[:, h]
+    value = taken_value.sum(axis=1, dtype=np.float64)
 
     conflicted = 0
     tight_index = np.flatnonzero(tight)
     if tight_index.size:
-        t_choice, t_value, t_bound, conflicted = _solve_tight(
-            reduced[:, tight_index, :],
+        t_wanted = wanted[tight_index]
+        t_choice, t_value, conflicted = _solve_tight(
+            reduced,
+            tight_index,
             best[tight_index],
             best_channel[tight_index],
-            wanted[tight_index],
+            t_wanted,
             promotional[tight_index],
             cap_total[tight_index],
             cap_promotional[tight_index],
             cap_channel[tight_index],
         )
-        choice[tight_index] = np.where(wanted[tight_index], t_choice, choice[tight_index])
-        capped_value[tight_index] = t_value
-        capped_bound[tight_index] = t_bound
+        choice[tight_index] = np.where(t_wanted, t_choice, choice[tight_index])
+        free_value = np.where(t_wanted, 0.0, taken_value[tight_index])
+        value[tight_index] = free_value.sum(axis=1, dtype=np.float64) + t_value
 
-    subproblem = free_value + capped_value
-    bound = free_value + capped_bound
     if np.any(interruption > 0):
-        send = subproblem > interruption
+        send = value > interruption
         choice[~send] = -1
-        subproblem = np.where(send, subproblem - interruption, 0.0)
-        bound = np.maximum(bound - interruption, 0.0)
-    return _Pass(choice=choice, subproblem=subproblem, bound=bound, conflicted=conflicted)
+        value = np.where(send, value - interruption, 0.0)
+    return _Pass(choice=choice, value=value, conflicted=conflicted)
 
 
 def _best_channel(reduced: Array) -> tuple[Array, Array]:
@@ -374,6 +370,7 @@ def _best_channel(reduced: Array) -> tuple[Array, Array]:
 
 def _solve_tight(
     reduced: Array,
+    tight_index: Array,
     best: Array,
     best_channel: Array,
     wanted: Array,
@@ -381,168 +378,213 @@ def _solve_tight(
     cap_total: Array,
     cap_promotional: Array,
     cap_channel: Array,
-) -> tuple[Array, Array, Array, int]:
-    """Greedy by reduced value for customers whose caps bind, and each one's upper bound.
+) -> tuple[Array, Array, int]:
+    """The capped part of the sub-problem of customers where a cap binds, exactly.
 
-    Takes the best remaining (candidate, channel) while the caps allow it. Where a full channel
-    never took a candidate's best channel away, this is the greedy of the laminar matroid
-    {total, promotional} on each candidate's best channel, hence optimal and its own bound.
-    Elsewhere ("conflicted") the bound comes from pricing the customer's channel caps, and the
-    greedy is run again on the priced values; the better of the two choices is kept.
+    Without channel caps, {one per candidate, promotional, total} is a laminar matroid on each
+    candidate's best channel and its greedy is optimal. Where that choice also fits the channel
+    caps, it is the optimum. Elsewhere ("conflicted"), the greedy's picks before the first one a
+    channel cap refuses are an optimal choice of their size, and ``best_sends`` goes on from them
+    by shortest augmenting paths. Returns the choice, its value and how many were conflicted.
     """
-    choice, value, conflicted = _greedy(
-        reduced, best, best_channel, wanted, promotional, cap_total, cap_promotional, cap_channel
+    m, k_count = best.shape
+    gain = np.where(wanted, best, 0.0)
+    order = _descending(gain)
+    ranked = np.take_along_axis(gain, order, axis=1)
+    counter = np.int16 if k_count < 1 << 15 else np.int32
+    useful = ranked > 0
+    is_promotional = np.take_along_axis(promotional, order, axis=1) & useful
+    allowed = useful & (
+        ~is_promotional
+        | (np.cumsum(is_promotional, axis=1, dtype=counter) <= cap_promotional[:, None])
     )
-    bound = value.copy()
+    taken = allowed & (np.cumsum(allowed, axis=1, dtype=counter) <= cap_total[:, None])
+    channel_ranked = np.take_along_axis(best_channel, order, axis=1)
+    refused = np.zeros((m, k_count), dtype=bool)
+    for h in range(cap_channel.shape[1]):
+        if not np.any(cap_channel[:, h] < k_count):
+            continue
+        on = taken & (channel_ranked == h)
+        refused |= on & (np.cumsum(on, axis=1, dtype=counter) > cap_channel[:, h, None])
+    conflicted = refused.any(axis=1)
+    first_refused = np.where(conflicted, refused.argmax(axis=1), k_count)
+    taken &= np.arange(k_count) < first_refused[:, None]
+
+    choice = np.full((m, k_count), -1, dtype=np.int8)
+    rows, rank = np.nonzero(taken)
+    choice[rows, order[rows, rank]] = channel_ranked[rows, rank]
+    value: Array = np.where(taken, ranked, 0.0).sum(axis=1, dtype=np.float64)
+
     where = np.flatnonzero(conflicted)
     if where.size:
-        own = reduced[:, where, :]
-        bound[where], sigma = _conflicted_bound(
+        own = reduced[:, tight_index[where], :]
+        own[:, ~wanted[where]] = -np.inf
+        choice[where] = best_sends(
             own,
-            wanted[where],
             promotional[where],
-            cap_total[where],
-            cap_promotional[where],
-            cap_channel[where],
+            cap_total=cap_total[where],
+            cap_promotional=cap_promotional[where],
+            cap_channel=cap_channel[where],
+            start=choice[where],
         )
-        # A hair above each price, so a tie leaves the candidate on the channel without a cap.
-        sigma = np.where(sigma > 0, sigma + 1e-6 * (1.0 + sigma), 0.0)
-        priced = own - sigma.T[:, :, None].astype(own.dtype)
-        priced_best, priced_channel = _best_channel(priced)
-        again, _priced_value, _ = _greedy(
-            priced,
-            priced_best,
-            priced_channel,
-            wanted[where] & (priced_best > 0),
-            promotional[where],
-            cap_total[where],
-            cap_promotional[where],
-            cap_channel[where],
-        )
-        true_value = np.zeros(where.size)
-        for h in range(own.shape[0]):
-            true_value += np.where(again == h, own[h], 0.0).sum(axis=1)
-        better = true_value > value[where]
-        choice[where[better]] = again[better]
-        value[where[better]] = true_value[better]
-    return choice, value, np.maximum(bound, value), int(where.size)
+        value[where] = _value_of(choice[where], own)
+    return choice, value, int(where.size)
 
 
-def _greedy(
-    reduced: Array,
-    best: Array,
-    best_channel: Array,
-    wanted: Array,
+def _descending(gain: Array) -> Array:
+    """Each row's slots by decreasing gain (gains >= 0)."""
+    k_count = gain.shape[1]
+    if gain.dtype != np.float32:
+        order: Array = np.argsort(-gain, axis=1, kind="stable")
+        return order
+    # Non-negative float32 order as their bits do: sort one int64 key of (bits, slot) per cell,
+    # several times faster than an argsort of rows this short.
+    shift = max(int(k_count - 1).bit_length(), 1)
+    key = gain.view(np.int32).astype(np.int64) << shift
+    key |= np.arange(k_count, dtype=np.int64)
+    key.sort(axis=1)
+    slots: Array = (key[:, ::-1] & ((1 << shift) - 1)).astype(np.intp)
+    return slots
+
+
+def _value_of(choice: Array, values: Array) -> Array:
+    total = np.zeros(choice.shape[0])
+    for h in range(values.shape[0]):
+        total += np.where(choice == h, values[h], 0.0).sum(axis=1, dtype=np.float64)
+    return total
+
+
+def best_sends(
+    values: Array,
     promotional: Array,
+    *,
     cap_total: Array,
     cap_promotional: Array,
     cap_channel: Array,
-) -> tuple[Array, Array, Array]:
-    """Take the best remaining (candidate, channel) while the caps allow; flag conflicts."""
-    m, k_count = best.shape
-    reduced = reduced.copy()
-    value_of = np.where(wanted, best, -np.inf)
-    channel_of = best_channel.copy()
-    open_ = wanted.copy()
-    choice = np.full((m, k_count), -1, dtype=np.int8)
-    value = np.zeros(m)
-    conflicted = np.zeros(m, dtype=bool)
-    total_room = cap_total.astype(np.int64)
-    promotional_room = cap_promotional.astype(np.int64)
-    channel_room = cap_channel.astype(np.int64)
-    active = np.arange(m)
-    while active.size:
-        pick = value_of[active].argmax(axis=1)
-        gain = value_of[active, pick]
-        keep = gain > 0
-        active, pick, gain = active[keep], pick[keep], gain[keep]
+    start: Array | None = None,
+) -> Array:
+    """Each customer's best sends under their caps, exactly; vectorised over customers.
+
+    ``values`` is (channel, customer, candidate slot), -inf where there is no option; options
+    of value <= 0 are never sent. Each candidate gets at most one channel, each customer at most
+    ``cap_total`` sends, ``cap_promotional`` of promotional candidates (``promotional``, by
+    customer and slot) and ``cap_channel[:, h]`` on channel h. Returns the channel of each
+    (customer, slot), -1 for none.
+
+    The sub-problem is a min-cost flow: source -> (promotional node, capacity cap_promotional,
+    for promotional candidates) -> candidate (1) -> channel (cap_channel) -> sink, at most
+    cap_total units. Successive shortest paths add one send per customer and round, along the
+    most valuable augmenting path (Bellman-Ford over the residual graph, all customers at once),
+    and stop when no path is worth more than 0 or the total cap is reached; each flow found on
+    the way is the best of its size, so the last one is optimal. ``start``, if given, must be a
+    choice that is the best of its size (the laminar greedy's picks before a channel refuses
+    one are); the search goes on from it.
+    """
+    h_count, m, k_count = values.shape
+    values = np.where(values > 0, values, -np.inf)
+    dtype = values.dtype.type
+    assign = np.full((m, k_count), -1, dtype=np.int8) if start is None else start.copy()
+    sending = assign >= 0
+    load = np.stack([(assign == h).sum(axis=1) for h in range(h_count)], axis=1)
+    flow = sending.sum(axis=1)
+    promotional_flow = (sending & promotional).sum(axis=1)
+    # Improvements below this are float rounding (float32: about 1e-7 of the largest value).
+    scale = max(float(np.max(values, initial=0.0)), 1e-300)
+    tiny = dtype(scale * (1e-6 if values.dtype == np.float32 else 1e-12))
+    minus_inf = dtype(-np.inf)
+    active = np.flatnonzero(flow < cap_total)
+    for _round in range(k_count):
         if not active.size:
             break
-        h = channel_of[active, pick]
-        choice[active, pick] = h
-        value[active] += gain
-        value_of[active, pick] = -np.inf
-        open_[active, pick] = False
-        total_room[active] -= 1
-        channel_room[active, h] -= 1
-        is_promotional = promotional[active, pick]
-        promotional_room[active[is_promotional]] -= 1
-
-        full = active[is_promotional & (promotional_room[active] <= 0)]
-        if full.size:
-            shut = promotional[full]
-            value_of[full] = np.where(shut, -np.inf, value_of[full])
-            open_[full] &= ~shut
-        closed = channel_room[active, h] <= 0
-        if np.any(closed):
-            who, shut_channel = active[closed], h[closed]
-            reduced[shut_channel, who, :] = -np.inf
-            lost = (value_of[who] > 0) & (channel_of[who] == shut_channel[:, None])
-            conflicted[who[lost.any(axis=1)]] = True
-            again, again_channel = _best_channel(reduced[:, who, :])
-            value_of[who] = np.where(open_[who] & (again > 0), again, -np.inf)
-            channel_of[who] = again_channel
-        active = active[total_room[active] > 0]
-    return choice, value, conflicted
-
-
-def _conflicted_bound(
-    reduced: Array,
-    wanted: Array,
-    promotional: Array,
-    cap_total: Array,
-    cap_promotional: Array,
-    cap_channel: Array,
-) -> tuple[Array, Array]:
-    """An upper bound of the capped sub-problem for customers where channel caps bind.
-
-    For prices sigma >= 0 on the customer's channel caps, the caps' LP dual gives
-    sum_h cap_h * sigma_h + (optimum without channel caps at values r - sigma_h), and the inner
-    optimum is the exact greedy of the laminar matroid {one per candidate, promotional, total}.
-    sigma = 0 is one bound; sigma set channel by channel to the (cap + 1)-th largest margin of
-    that channel over each candidate's best other channel is another; the lower one is kept.
-    """
-    options = np.where(wanted[None], reduced, -np.inf)
-    h_count, m, k_count = options.shape
-    relaxed = _laminar(
-        np.maximum(options.max(axis=0), 0.0), promotional, cap_total, cap_promotional
-    )
-    binding = cap_channel < k_count
-    sigma = np.zeros((m, h_count))
-    rows = np.arange(m)
-    for _sweep in range(3):
+        own = values[:, active, :]
+        asg = assign[active]
+        prom = promotional[active]
+        a = active.size
+        rows = np.arange(a)
+        free = asg < 0
+        current = np.zeros((a, k_count), dtype=values.dtype)
         for h in range(h_count):
-            if not binding[:, h].any():
-                continue
-            others = np.zeros((m, k_count))
-            for g in range(h_count):
-                if g != h:
-                    np.maximum(others, options[g] - sigma[:, g, None], out=others)
-            margin = np.maximum(options[h] - others, 0.0)
-            ordered = -np.sort(-margin, axis=1)
-            at = np.minimum(cap_channel[:, h], k_count - 1)
-            sigma[:, h] = np.where(binding[:, h], ordered[rows, at], 0.0)
-    priced_best = np.zeros((m, k_count))
-    for h in range(h_count):
-        np.maximum(priced_best, options[h] - sigma[:, h, None], out=priced_best)
-    priced = (sigma * np.where(binding, cap_channel, 0)).sum(axis=1) + _laminar(
-        priced_best, promotional, cap_total, cap_promotional
-    )
-    lower: Array = np.minimum(relaxed, priced)
-    return lower, sigma
+            current = np.where(asg == h, own[h], current)
+        held = np.maximum(asg, 0).astype(np.intp)
+        gives_up_promotional = ~free & prom
+        entry = np.where(prom, -2, -1).astype(np.int8)
 
+        # Longest paths from the source; pred: -1 source, -2 promotional node, h a channel.
+        dist_p = np.where(promotional_flow[active] < cap_promotional[active], 0.0, -np.inf)
+        dist_p = dist_p.astype(values.dtype)
+        pred_p = np.full(a, -1, dtype=np.intp)
+        dist_k = np.full((a, k_count), minus_inf)
+        pred_k = np.full((a, k_count), -1, dtype=np.int8)
+        dist_h = np.full((a, h_count), minus_inf)
+        pred_h = np.zeros((a, h_count), dtype=np.intp)
+        for _sweep in range(2 * (k_count + h_count) + 2):
+            reach = np.where(
+                free,
+                np.where(prom, dist_p[:, None], dtype(0.0)),
+                np.take_along_axis(dist_h, held, axis=1) - current,
+            )
+            better = reach > dist_k + tiny
+            changed = bool(better.any())
+            dist_k = np.where(better, reach, dist_k)
+            pred_k = np.where(better, np.where(free, entry, asg), pred_k)
 
-def _laminar(gain: Array, promotional: Array, cap_total: Array, cap_promotional: Array) -> Array:
-    """Exact greedy of {at most cap_promotional promotional, at most cap_total in all}."""
-    order = np.argsort(-gain, axis=1, kind="stable")
-    value = np.take_along_axis(gain, order, axis=1)
-    is_promotional = np.take_along_axis(promotional, order, axis=1) & (value > 0)
-    allowed = (value > 0) & (
-        ~is_promotional | (np.cumsum(is_promotional, axis=1) <= cap_promotional[:, None])
-    )
-    taken = allowed & (np.cumsum(allowed, axis=1) <= cap_total[:, None])
-    total: Array = np.where(taken, value, 0.0).sum(axis=1)
-    return total
+            via = np.where(gives_up_promotional, dist_k, minus_inf)
+            back = via.argmax(axis=1)
+            reach_p = via[rows, back]
+            better_p = reach_p > dist_p + tiny
+            if better_p.any():
+                changed = True
+                dist_p = np.where(better_p, reach_p, dist_p)
+                pred_p = np.where(better_p, back, pred_p)
+
+            for h in range(h_count):
+                to_h = np.where(asg != h, dist_k + own[h], minus_inf)
+                source = to_h.argmax(axis=1)
+                reach_h = to_h[rows, source]
+                better_h = reach_h > dist_h[:, h] + tiny
+                if better_h.any():
+                    changed = True
+                    dist_h[:, h] = np.where(better_h, reach_h, dist_h[:, h])
+                    pred_h[:, h] = np.where(better_h, source, pred_h[:, h])
+            if not changed:
+                break
+
+        room = load[active] < cap_channel[active]
+        end = np.where(room, dist_h, minus_inf)
+        last = end.argmax(axis=1)
+        gain = end[rows, last]
+        augment = np.flatnonzero(gain > tiny)
+        load[active[augment], last[augment]] += 1
+        flow[active[augment]] += 1
+        # Walk the path back from the sink: each candidate on it moves to the channel after it.
+        idx, cur = augment, last[augment].astype(np.intp)
+        for _step in range(2 * k_count + 2):
+            if not idx.size:
+                break
+            k = pred_h[idx, cur]
+            came = pred_k[idx, k].astype(np.intp)
+            asg[idx, k] = cur
+            following = came.copy()
+            through_p = np.flatnonzero(came == -2)
+            if through_p.size:
+                at = idx[through_p]
+                gave = pred_p[at]
+                opened = gave < 0
+                promotional_flow[active[at[opened]]] += 1
+                # A promotional candidate gave its place up: it leaves its channel, which the
+                # candidate before it on the path takes.
+                left = np.flatnonzero(~opened)
+                channel_left = asg[at[left], gave[left]].astype(np.intp)
+                asg[at[left], gave[left]] = -1
+                following[through_p] = -1
+                following[through_p[left]] = channel_left
+            keep = following >= 0
+            idx, cur = idx[keep], following[keep]
+        assign[active] = asg
+        done = np.ones(a, dtype=bool)
+        done[augment] = flow[active[augment]] >= cap_total[active[augment]]
+        active = active[~done]
+    return assign
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,47 +592,47 @@ def _laminar(gain: Array, promotional: Array, cap_total: Array, cap_promotional:
 
 
 @dataclass
-class _Bracket:
-    """Regula falsi (Illinois) on one global constraint's multiplier."""
+class _Secant:
+    """One global limit's multiplier, moved by secant steps on usage - limit.
+
+    Each limit keeps its own last (multiplier, excess); the slope of the last two steps (or, at
+    first, the one carried from a sample, scaled) gives the next multiplier, kept within a factor
+    2 of the current one. The other limits' multipliers move too, so a slope of the wrong sign
+    (usage rising with the price) is dropped for a relative step.
+    """
 
     scale: float
     step: float
-    low: float = 0.0
-    f_low: float | None = None
-    high: float = math.inf
-    f_high: float | None = None
-    last: int = 0
+    slope: float | None = None
+    previous: tuple[float, float] | None = None
 
     def next(self, price: float, excess: float, slack: float) -> float:
-        """The next multiplier given usage - limit (``excess``) at ``price``."""
-        if excess > 0:
-            if price >= self.high:
-                self.high, self.f_high = math.inf, None
-            self.low, self.f_low = price, excess
-            if self.last == 1 and self.f_high is not None:
-                self.f_high /= 2
-            self.last = 1
-        else:
-            if price == 0 or -excess <= slack:
-                return price
-            if price <= self.low:
-                self.low, self.f_low = 0.0, None
-            self.high, self.f_high = price, excess
-            if self.last == -1 and self.f_low is not None:
-                self.f_low /= 2
-            self.last = -1
-        if math.isinf(self.high):
-            following = price * (1 + self.step) if price > 0 else self.scale
-            self.step *= 2
+        """The next multiplier given usage - limit (``excess``) at ``price``.
+
+        Aims at a usage from the limit to ``slack`` above it: the repair drops a little excess
+        at a second-order cost (the dropped sends are worth about their price), while a limit
+        left unused costs its multiplier on each unused unit.
+        """
+        previous, self.previous = self.previous, (price, excess)
+        if previous is not None and previous[0] != price:
+            slope = (excess - previous[1]) / (price - previous[0])
+            if slope < 0:
+                self.slope = slope
+        if 0 <= excess <= slack or (price == 0 and excess < 0):
+            return price
+        over = excess - slack / 2
+        if self.slope is not None and self.slope < 0:
+            following = price - over / self.slope
+            if following <= 0:
+                return 0.0
+            if price > 0:
+                following = min(max(following, price / 2), price * 2)
             return following
-        if self.f_low is None or self.f_high is None:
-            following = max(self.high * (1 - self.step), (self.low + self.high) / 2)
-            self.step *= 2
-            return following
-        target = -slack / 2
-        share = (self.f_low - target) / (self.f_low - self.f_high)
-        width = self.high - self.low
-        return self.low + width * min(max(share, 0.02), 0.98)
+        if price == 0:
+            return self.scale
+        following = price * (1 + self.step) if over > 0 else price * (1 - min(self.step, 0.5))
+        self.step *= 2
+        return following
 
 
 class _Search:
@@ -611,6 +653,7 @@ class _Search:
         ] + [(h, True, float(budget[h])) for h in range(budget.size) if budget[h] < np.inf]
         self.passes = 0
         self.sample_passes = 0
+        self.densities: list[float | None] = [None] * len(self.limits)
 
     def prices(self, multipliers: Array) -> tuple[Array, Array]:
         h_count = len(self.layout.channels)
@@ -638,8 +681,16 @@ class _Search:
         step = 1.0
         if self.limits and n > 2 * SAMPLE_CUSTOMERS:
             who = np.arange(0, n, n // SAMPLE_CUSTOMERS)
-            multipliers = self.find(multipliers, who, who.size / n, step=1.0)
+            multipliers = self.find(multipliers, who, who.size / n, step=1.0, slack=5e-3)
             step = 0.02
+            if n > 2 * LARGE_SAMPLE_CUSTOMERS:
+                # Sampling noise of the first sample is about 1% of a limit's usage; a larger
+                # one brings it to about 0.2% in a few passes that start close.
+                who = np.arange(n // LARGE_SAMPLE_CUSTOMERS // 2, n, n // LARGE_SAMPLE_CUSTOMERS)
+                multipliers = self.find(
+                    multipliers, who, who.size / n, step=0.01, slack=2e-3, passes=8
+                )
+                step = 0.005
         return (*self.finish(multipliers, step), self.passes, self.sample_passes)
 
     def scales(self, who: Array | None) -> list[float]:
@@ -659,31 +710,53 @@ class _Search:
                 scales.append(float(np.median(net[positive])) / 2)
         return scales
 
-    def find(self, multipliers: Array, who: Array, share: float, *, step: float) -> Array:
-        """Multipliers that meet the limits scaled to a sample of customers, to about 0.5%."""
-        brackets = [_Bracket(scale, step) for scale in self.scales(who)]
+    def find(
+        self,
+        multipliers: Array,
+        who: Array,
+        share: float,
+        *,
+        step: float,
+        slack: float,
+        passes: int = 30,
+    ) -> Array:
+        """Multipliers that meet the limits scaled to a sample of customers, to ``slack``."""
+        brackets = self.secants(self.scales(who), step, share)
         limits = np.array([limit * share for _h, _b, limit in self.limits])
-        for _ in range(30):
+        room = np.maximum(limits * slack, 1.0)
+        for _ in range(passes):
             solved = _solve(self.layout, *self.prices(multipliers), who)
             self.sample_passes += 1
             excess = self.usage(solved.choice, who) - limits
-            slack = np.maximum(limits * 5e-3, 1.0)
             following = np.array(
                 [
-                    bracket.next(float(price), float(over), float(room))
-                    for bracket, price, over, room in zip(
-                        brackets, multipliers, excess, slack, strict=True
+                    bracket.next(float(price), float(over), float(allowed))
+                    for bracket, price, over, allowed in zip(
+                        brackets, multipliers, excess, room, strict=True
                     )
                 ]
             )
             if np.array_equal(following, multipliers):
                 break
             multipliers = following
+        self.keep_slopes(brackets, share)
         return multipliers
+
+    def secants(self, scales: list[float], step: float, share: float) -> list[_Secant]:
+        return [
+            _Secant(scale, step, None if density is None else density * share)
+            for scale, density in zip(scales, self.densities, strict=True)
+        ]
+
+    def keep_slopes(self, secants: list[_Secant], share: float) -> None:
+        """Each limit's slope per customer, for the next, larger set of customers."""
+        self.densities = [
+            None if secant.slope is None else secant.slope / share for secant in secants
+        ]
 
     def finish(self, multipliers: Array, step: float) -> tuple[Array, Array, Array, float, float]:
         """Iterate on all customers; keep the best repaired plan and the lowest bound."""
-        brackets = [_Bracket(scale, step) for scale in self.scales(None)]
+        brackets = self.secants(self.scales(None), step, 1.0)
         limits = np.array([limit for _h, _b, limit in self.limits])
         best: tuple[float, Array, Array, Array] | None = None
         bound = math.inf
@@ -693,7 +766,7 @@ class _Search:
             self.passes += 1
             bound = min(
                 bound,
-                float(solved.bound.sum()) + float(multipliers @ limits if limits.size else 0.0),
+                float(solved.value.sum()) + float(multipliers @ limits if limits.size else 0.0),
             )
             excess = self.usage(solved.choice, None) - limits
             choice = self.repair(solved.choice, prices, per_cost, excess)
@@ -703,7 +776,7 @@ class _Search:
             gap = (bound - best[0]) / bound if bound > 0 else 0.0
             if gap <= self.tolerance or self.passes >= self.max_iterations:
                 break
-            slack = np.maximum(limits * self.tolerance / 4, 0.5)
+            slack = np.maximum(limits * self.tolerance, 0.5)
             following = np.array(
                 [
                     bracket.next(float(price), float(over), float(room))
