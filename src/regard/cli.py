@@ -25,6 +25,7 @@ def _register() -> None:
     # Imported here so that a broken optional group never stops 'regard --help'.
     from regard.commitment import commands as commitment_commands
     from regard.customers import commands as customer_commands
+    from regard.decisions import commands as decision_commands
     from regard.demo import commands as demo_commands
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
@@ -45,6 +46,10 @@ def _register() -> None:
     app.add_typer(voc_commands.app, name="voc", help="Voice of the Customer: themes.")
     app.add_typer(touchpoint_commands.app, name="touchpoints", help="The touchpoint catalogue.")
     app.add_typer(touchpoint_commands.journey_app, name="journey", help="The journey map.")
+    app.add_typer(decision_commands.decisions_app, name="decisions", help="Decisions and why.")
+    app.command(name="decide")(decision_commands.decide)
+    app.command(name="plan")(decision_commands.plan)
+    app.command(name="run")(decision_commands.run)
     app.command(name="serve")(web_commands.serve)
 
 

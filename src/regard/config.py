@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from regard.decisions.options import EngineOptions
+from regard.decisions.policy_options import ContactPolicy
 from regard.errors import ConfigurationError
 from regard.segments.options import SegmentOptions
 from regard.touchpoints.options import TouchpointDefinition
@@ -406,6 +408,8 @@ class BrandConfig(BaseModel):
     commitment: CommitmentOptions = CommitmentOptions()
     segments: SegmentOptions = SegmentOptions()
     touchpoints: tuple[TouchpointDefinition, ...] = ()
+    policy: ContactPolicy = ContactPolicy()
+    engine: EngineOptions = EngineOptions()
 
     @field_validator("topics")
     @classmethod
@@ -444,6 +448,9 @@ class BrandConfig(BaseModel):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"touchpoints listed twice: {', '.join(twice)}")
+        for channel in self.engine.limits:
+            if channel not in self.channels:
+                raise ValueError(f"engine.limits: the brand has no channel {channel!r}")
         for touchpoint in self.touchpoints:
             where = f"touchpoint {touchpoint.name!r}"
             if self.topic(touchpoint.topic) is None:

@@ -51,6 +51,8 @@ class Triggered:
     created: int = 0
     # Seen but not made into a candidate, by why.
     skipped: dict[str, int] = field(default_factory=dict)
+    # A campaign's launch, named in its candidates' key (campaign:<launch_id>).
+    launch_id: int | None = None
 
     def skip(self, why: str, count: int = 1) -> None:
         if count:
@@ -194,7 +196,7 @@ def launch_campaign(
         session,
         CampaignLaunch(touchpoint=name, launched_by=by, launched_at=now, audience=len(audience)),
     )
-    done = Triggered(touchpoint.name, "campaign")
+    done = Triggered(touchpoint.name, "campaign", launch_id=launch.id)
     rows = [_row(touchpoint, c, f"campaign:{launch.id}", now, now) for c in audience]
     done.created = repository.add_candidates(session, rows)
     return done

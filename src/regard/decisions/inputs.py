@@ -1,0 +1,395 @@
+"""What the engine decides on, read from the store as the frames ``policy.apply_policy`` takes.
+
+Everything is read in bulk for the candidates due (pending, and not held past now): one query
+per frame, joined on the candidates in the database, never one customer at a time.
+
+- **Value** of a candidate: the highest value its touchpoint gives any segment the customer is in
+  now, else the touchpoint's default (``TouchpointDefinition.value``).
+- **Relevance** of an offer (``offers:<category>`` topics): 0.9 when the customer named the
+  category among their interests, ``NOT_THEIR_INTEREST`` (0.1) when they named interests but not
+  this one, unknown (null) when they named none. Only promotional candidates are held to the
+  floor; unknown relevance is not below it.
+- **Customers**: time zone (their own setting, else their profile's), quiet hours, preferred
+  days and hours, pause, where they can be reached (an email address, a phone number for texts
+  and calls, a registered device for push; post is not collected yet), their last purchase (for
+  implied consent) and the brand's region.
+- **History**: what was decided as sent in the last ``HISTORY_DAYS`` days, with its topic and
+  importance, counted by the caps, gaps and fatigue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+import polars as pl
+from sqlalchemy import Select, String, and_, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from regard.config import BrandConfig
+from regard.customers.models import Customer, Event, Identity
+from regard.decisions.models import Decision
+from regard.decisions.policy_options import CHANNEL_ORDER
+from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
+from regard.segments.models import SegmentMembership
+from regard.segments.repository import fetch_frame
+from regard.touchpoints.models import Candidate
+
+HISTORY_DAYS = 60
+INTEREST_MATCH = 0.9
+NOT_THEIR_INTEREST = 0.1
+_TIMESTAMP = pl.Datetime("us", "UTC")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """The frames of one decision run (columns as ``regard.decisions.policy`` documents)."""
+
+    candidates: pl.DataFrame
+    touchpoint_channels: pl.DataFrame
+    topics: pl.DataFrame
+    customers: pl.DataFrame
+    frequencies: pl.DataFrame
+    consents: pl.DataFrame
+    suppressions: pl.DataFrame
+    history: pl.DataFrame
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {
+            "candidates": self.candidates,
+            "touchpoint_channels": self.touchpoint_channels,
+            "topics": self.topics,
+            "customers": self.customers,
+            "frequencies": self.frequencies,
+            "consents": self.consents,
+            "suppressions": self.suppressions,
+            "history": self.history,
+        }
+
+
+def catalogue_frames(brand: BrandConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(touchpoints, touchpoint_channels, topics) of the brand's configuration."""
+    touchpoints = pl.DataFrame(
+        [
+            {
+                "touchpoint": tp.name,
+                "topic": tp.topic,
+                "asks_response": tp.asks_response,
+            }
+            for tp in brand.touchpoints
+        ],
+        schema={"touchpoint": pl.String(), "topic": pl.String(), "asks_response": pl.Boolean()},
+    )
+    channels = pl.DataFrame(
+        [
+            {"touchpoint": tp.name, "channel": c.channel, "content": c.content}
+            for tp in brand.touchpoints
+            for c in tp.channels
+        ],
+        schema={"touchpoint": pl.String(), "channel": pl.String(), "content": pl.String()},
+    )
+    topics = pl.DataFrame(
+        [{"topic": t.key, "importance": t.importance, "basis": t.basis} for t in brand.topics],
+        schema={"topic": pl.String(), "importance": pl.String(), "basis": pl.String()},
+    )
+    return touchpoints, channels, topics
+
+
+def due_candidates(now: datetime) -> Select[Any]:
+    """The ids of the candidates a run decides on: pending, and not held past ``now``."""
+    return select(Candidate.id).where(
+        Candidate.status == "pending",
+        or_(Candidate.not_before.is_(None), Candidate.not_before <= now),
+    )
+
+
+def read_inputs(
+    session: Session, *, brand: BrandConfig, now: datetime, candidate_ids: Select[Any]
+) -> EngineInputs:
+    """The frames for the candidates ``candidate_ids`` selects."""
+    touchpoints, channels, topics = catalogue_frames(brand)
+    raw = fetch_frame(
+        session,
+        select(
+            Candidate.id,
+            Candidate.customer_id,
+            Candidate.touchpoint,
+            Candidate.triggered_at,
+            Candidate.deadline_at,
+        ).where(Candidate.id.in_(candidate_ids)),
+        {
+            "candidate_id": pl.Int64(),
+            "customer_id": pl.Int64(),
+            "touchpoint": pl.String(),
+            "triggered_at": _TIMESTAMP,
+            "deadline_at": _TIMESTAMP,
+        },
+    )
+    who = select(Candidate.customer_id).where(Candidate.id.in_(candidate_ids)).distinct()
+    candidates = (
+        raw.join(touchpoints, on="touchpoint", how="inner")
+        .join(topics.select("topic", "importance"), on="topic", how="left")
+        .pipe(_with_value, session=session, brand=brand, who=who)
+    )
+    settings = _settings(session, who)
+    return EngineInputs(
+        candidates=candidates.pipe(_with_relevance, settings=settings),
+        touchpoint_channels=channels.select("touchpoint", "channel"),
+        topics=topics,
+        customers=_customers(session, brand=brand, who=who, settings=settings),
+        frequencies=_frequencies(settings),
+        consents=fetch_frame(
+            session,
+            select(
+                ConsentState.customer_id,
+                ConsentState.topic,
+                ConsentState.channel,
+                ConsentState.state,
+                ConsentState.legal_basis,
+                ConsentState.occurred_at,
+            ).where(ConsentState.customer_id.in_(who)),
+            {
+                "customer_id": pl.Int64(),
+                "topic": pl.String(),
+                "channel": pl.String(),
+                "state": pl.String(),
+                "legal_basis": pl.String(),
+                "occurred_at": _TIMESTAMP,
+            },
+        ),
+        suppressions=pl.DataFrame(
+            schema={
+                "customer_id": pl.Int64(),
+                "channel": pl.String(),
+                "reason": pl.String(),
+                "at": _TIMESTAMP,
+            }
+        ),
+        history=_history(session, brand=brand, who=who, since=now - timedelta(HISTORY_DAYS)),
+    )
+
+
+def _with_value(
+    candidates: pl.DataFrame, *, session: Session, brand: BrandConfig, who: Select[Any]
+) -> pl.DataFrame:
+    values = pl.DataFrame(
+        [
+            {"touchpoint": tp.name, "segment": segment, "segment_value": float(value)}
+            for tp in brand.touchpoints
+            for segment, value in tp.value.items()
+            if segment != "default"
+        ],
+        schema={"touchpoint": pl.String(), "segment": pl.String(), "segment_value": pl.Float64()},
+    )
+    defaults = pl.DataFrame(
+        {
+            "touchpoint": [tp.name for tp in brand.touchpoints],
+            "default_value": [float(tp.value["default"]) for tp in brand.touchpoints],
+        },
+        schema={"touchpoint": pl.String(), "default_value": pl.Float64()},
+    )
+    segments = values["segment"].unique().to_list()
+    members = fetch_frame(
+        session,
+        select(SegmentMembership.customer_id, SegmentMembership.segment).where(
+            SegmentMembership.customer_id.in_(who),
+            SegmentMembership.segment.in_(segments),
+            SegmentMembership.exited_at.is_(None),
+        ),
+        {"customer_id": pl.Int64(), "segment": pl.String()},
+    )
+    best = (
+        candidates.select("candidate_id", "customer_id", "touchpoint")
+        .join(members, on="customer_id", how="inner")
+        .join(values, on=["touchpoint", "segment"], how="inner")
+        .group_by("candidate_id")
+        .agg(pl.col("segment_value").max())
+    )
+    return (
+        candidates.join(defaults, on="touchpoint", how="left")
+        .join(best, on="candidate_id", how="left")
+        .with_columns(
+            pl.coalesce("segment_value", "default_value").alias("value"),
+        )
+        .drop("segment_value", "default_value")
+    )
+
+
+def _settings(session: Session, who: Select[Any]) -> dict[int, dict[str, Any]]:
+    rows = session.execute(
+        select(PreferenceProfile.customer_id, cast(PreferenceProfile.settings, String)).where(
+            PreferenceProfile.customer_id.in_(who)
+        )
+    ).all()
+    return {customer_id: orjson.loads(text) if text else {} for customer_id, text in rows}
+
+
+def _with_relevance(
+    candidates: pl.DataFrame, *, settings: dict[int, dict[str, Any]]
+) -> pl.DataFrame:
+    interests = pl.DataFrame(
+        [
+            {"customer_id": customer_id, "interests": list(found.get("interests", {}).get("", []))}
+            for customer_id, found in settings.items()
+        ],
+        schema={"customer_id": pl.Int64(), "interests": pl.List(pl.String())},
+    )
+    category = pl.col("topic").str.strip_prefix("offers:")
+    return (
+        candidates.join(interests, on="customer_id", how="left")
+        .with_columns(
+            pl.when(~pl.col("topic").str.starts_with("offers:"))
+            .then(None)
+            .when(pl.col("interests").list.len().fill_null(0) == 0)
+            .then(None)
+            .when(pl.col("interests").list.contains(category))
+            .then(INTEREST_MATCH)
+            .otherwise(NOT_THEIR_INTEREST)
+            .cast(pl.Float64)
+            .alias("relevance")
+        )
+        .drop("interests")
+    )
+
+
+def _minutes(clock: object) -> int | None:
+    if not isinstance(clock, str) or ":" not in clock:
+        return None
+    hours, minutes = clock.split(":", 1)
+    return int(hours) * 60 + int(minutes)
+
+
+def _window(found: dict[str, Any], name: str) -> tuple[int | None, int | None]:
+    value = found.get(name, {}).get("")
+    if not isinstance(value, dict):
+        return None, None
+    return _minutes(value.get("start")), _minutes(value.get("end"))
+
+
+def _customers(
+    session: Session,
+    *,
+    brand: BrandConfig,
+    who: Select[Any],
+    settings: dict[int, dict[str, Any]],
+) -> pl.DataFrame:
+    profiles = session.execute(
+        select(Customer.id, Customer.time_zone).where(Customer.id.in_(who))
+    ).all()
+    kinds = session.execute(
+        select(Identity.customer_id, Identity.kind)
+        .where(Identity.customer_id.in_(who), Identity.kind.in_(("email", "phone")))
+        .distinct()
+    ).all()
+    reach: dict[int, set[str]] = {}
+    for customer_id, kind in kinds:
+        reach.setdefault(customer_id, set()).update(
+            ("email",) if kind == "email" else ("sms", "voice")
+        )
+    for (customer_id,) in session.execute(
+        select(PushDevice.customer_id).where(PushDevice.customer_id.in_(who)).distinct()
+    ).all():
+        reach.setdefault(customer_id, set()).add("push")
+    purchases = dict(
+        session.execute(
+            select(Event.customer_id, func.max(Event.occurred_at))
+            .where(
+                Event.customer_id.in_(who),
+                Event.type.in_(brand.segments.rfm.purchase_event_types),
+            )
+            .group_by(Event.customer_id)
+        ).all()
+    )
+    rows: list[dict[str, Any]] = []
+    for customer_id, profile_zone in profiles:
+        found = settings.get(customer_id, {})
+        quiet = _window(found, "quiet_hours")
+        preferred = _window(found, "preferred_hours")
+        days = found.get("preferred_days", {}).get("")
+        paused = found.get("paused_until", {}).get("")
+        reachable = reach.get(customer_id, set())
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "time_zone": found.get("time_zone", {}).get("") or profile_zone,
+                "region": brand.region,
+                "quiet_start": quiet[0],
+                "quiet_end": quiet[1],
+                "preferred_days": (
+                    sum(1 << _DAYS.index(d) for d in days if d in _DAYS) if days else None
+                ),
+                "preferred_start": preferred[0],
+                "preferred_end": preferred[1],
+                "paused_until": date.fromisoformat(paused) if isinstance(paused, str) else None,
+                **{channel: channel in reachable for channel in CHANNEL_ORDER},
+                "last_purchase_at": purchases.get(customer_id),
+                "do_not_contact": False,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "customer_id": pl.Int64(),
+            "time_zone": pl.String(),
+            "region": pl.String(),
+            "quiet_start": pl.Int16(),
+            "quiet_end": pl.Int16(),
+            "preferred_days": pl.Int8(),
+            "preferred_start": pl.Int16(),
+            "preferred_end": pl.Int16(),
+            "paused_until": pl.Date(),
+            **dict.fromkeys(CHANNEL_ORDER, pl.Boolean()),
+            "last_purchase_at": _TIMESTAMP,
+            "do_not_contact": pl.Boolean(),
+        },
+    )
+
+
+def _frequencies(settings: dict[int, dict[str, Any]]) -> pl.DataFrame:
+    rows = [
+        {"customer_id": customer_id, "topic": scope or None, "frequency": value}
+        for customer_id, found in settings.items()
+        for scope, value in found.get("frequency", {}).items()
+        if isinstance(value, str)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"customer_id": pl.Int64(), "topic": pl.String(), "frequency": pl.String()},
+    )
+
+
+def _history(
+    session: Session, *, brand: BrandConfig, who: Select[Any], since: datetime
+) -> pl.DataFrame:
+    sent = fetch_frame(
+        session,
+        select(
+            Decision.customer_id,
+            Decision.candidate_id,
+            Decision.touchpoint,
+            Decision.channel,
+            Decision.send_at,
+        ).where(
+            and_(
+                Decision.customer_id.in_(who),
+                Decision.outcome == "sent",
+                Decision.send_at >= since,
+            )
+        ),
+        {
+            "customer_id": pl.Int64(),
+            "candidate_id": pl.Int64(),
+            "touchpoint": pl.String(),
+            "channel": pl.String(),
+            "sent_at": _TIMESTAMP,
+        },
+    )
+    touchpoints, _, topics = catalogue_frames(brand)
+    return (
+        sent.join(touchpoints.select("touchpoint", "topic"), on="touchpoint", how="left")
+        .join(topics.select("topic", "importance"), on="topic", how="left")
+        .with_columns(pl.lit(None, dtype=pl.Boolean).alias("engaged"))
+    )

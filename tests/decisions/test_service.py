@@ -1,0 +1,168 @@
+"""The engine over the store, on both databases: candidates decided once, sends queued once,
+nothing kept by a preview, and two runs never at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from regard.decisions import preview, repository, service
+from regard.decisions.models import Decision, OutboxMessage
+from regard.preferences import service as preferences
+from regard.preferences.service import ConsentChange
+from regard.store.database import Store, unit_of_work
+from regard.touchpoints import triggers
+from regard.touchpoints.models import Candidate
+from tests.preferences.support import CUSTOMER, new_customer
+from tests.touchpoints.support import add_event, brand_with_touchpoints
+
+
+def _next_friday_noon() -> datetime:
+    """A Friday after today, 13:00 in Amsterdam (inside every window), so that consent given
+    now by the tests has been given by then."""
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=(4 - today.weekday()) % 7 + 7)
+
+
+NOW = _next_friday_noon()
+# The first of the month after NOW, when the monthly newsletter goes out.
+NEWSLETTER_DAY = (NOW.replace(day=28) + timedelta(days=4)).replace(day=1, hour=9, minute=30)
+
+
+@pytest.fixture
+def shop(store: Store) -> dict[str, int]:
+    """ana has a phone and opted in to store events by email; ben gave no consent."""
+    store.brand = brand_with_touchpoints()
+    ana = new_customer(store, phone="+31612345678")
+    ben = new_customer(store, email="ben@example.com")
+    with unit_of_work(store) as session:
+        preferences.record(
+            session,
+            ana,
+            brand=store.brand,
+            origin=CUSTOMER,
+            consents=[ConsentChange("events", "email", "opted-in")],
+        )
+    for who in (ana, ben):
+        add_event(store, who, "order_ready", NOW - timedelta(hours=2), {"fulfilment": "pickup"})
+    with unit_of_work(store) as session:
+        triggers.run_triggers(session, brand=store.brand, now=NOW)
+    return {"ana": ana, "ben": ben}
+
+
+def newsletter(store: Store) -> None:
+    with unit_of_work(store) as session:
+        triggers.run_triggers(session, brand=store.brand, now=NEWSLETTER_DAY)
+
+
+def decisions(store: Store) -> list[tuple[int, str, str, str, str | None]]:
+    with unit_of_work(store) as session:
+        rows = session.execute(
+            select(
+                Decision.customer_id,
+                Decision.touchpoint,
+                Decision.outcome,
+                Decision.reason,
+                Decision.channel,
+            ).order_by(Decision.customer_id, Decision.touchpoint)
+        ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def outbox(store: Store) -> list[tuple[int, str, str, str]]:
+    with unit_of_work(store) as session:
+        rows = session.execute(
+            select(
+                OutboxMessage.customer_id,
+                OutboxMessage.touchpoint,
+                OutboxMessage.channel,
+                OutboxMessage.content,
+            ).order_by(OutboxMessage.customer_id, OutboxMessage.touchpoint)
+        ).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_every_candidate_ends_as_a_decision_and_sends_are_queued(
+    store: Store, shop: dict[str, int]
+) -> None:
+    ana, ben = shop["ana"], shop["ben"]
+
+    report = service.run_engine(store, now=NOW)
+
+    assert report.candidates == 2
+    ready = {row[0]: row for row in decisions(store)}
+    assert ready[ana][1:4] == ("order_ready", "sent", "chosen")
+    assert ready[ana][4] in ("sms", "email")
+    assert ready[ben][1:] == ("order_ready", "sent", "chosen", "email")  # ben has no phone
+    assert report.sent == len(outbox(store)) == 2
+    assert report.bound >= report.value > 0
+    with unit_of_work(store) as session:
+        statuses = dict(
+            session.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).all()
+        )
+    assert statuses == {"sent": 2}
+
+
+def test_marketing_needs_consent(store: Store, shop: dict[str, int]) -> None:
+    ana, ben = shop["ana"], shop["ben"]
+    service.run_engine(store, now=NOW)
+    newsletter(store)
+
+    report = service.run_engine(store, now=NEWSLETTER_DAY)
+
+    found = decisions(store)
+    assert (ana, "newsletter", "sent", "chosen", "email") in found
+    assert (ben, "newsletter", "dropped", "no-consent", None) in found
+    assert (report.sent, report.dropped) == (1, 1)
+    assert ("newsletter", "dropped", "no-consent") in report.reasons
+
+
+def test_a_second_run_decides_nothing_again(store: Store, shop: dict[str, int]) -> None:
+    service.run_engine(store, now=NOW)
+
+    again = service.run_engine(store, now=NOW + timedelta(minutes=5))
+
+    assert again.candidates == 0
+    assert len(decisions(store)) == 2
+    assert len(outbox(store)) == 2
+
+
+def test_a_held_candidate_waits_until_its_retry(store: Store, shop: dict[str, int]) -> None:
+    # 23:30 in Amsterdam: texts wait for the morning.
+    late = NOW.replace(hour=22, minute=30)
+
+    service.run_engine(store, now=late)
+
+    with unit_of_work(store) as session:
+        waiting = session.scalars(select(Candidate).where(Candidate.status == "pending")).all()
+        for candidate in waiting:
+            assert candidate.not_before is not None
+            assert candidate.not_before > late
+
+
+def test_two_runs_never_overlap(store: Store, shop: dict[str, int]) -> None:
+    with unit_of_work(store) as session:
+        assert repository.take_lock(
+            session, holder="elsewhere:1", now=NOW, hold_for=timedelta(minutes=30)
+        )
+
+    with pytest.raises(service.EngineBusy, match="elsewhere:1"):
+        service.run_engine(store, now=NOW + timedelta(minutes=1))
+    report = service.run_engine(store, now=NOW + timedelta(minutes=31))  # the lock lapsed
+
+    assert report.run_id > 0
+
+
+def test_a_campaign_preview_keeps_nothing(store: Store, shop: dict[str, int]) -> None:
+    with unit_of_work(store) as session:
+        before = session.scalar(select(func.count()).select_from(Candidate))
+
+    found = preview.preview_campaign(store, "spring_camping", by="mila", now=NOW)
+
+    with unit_of_work(store) as session:
+        after = session.scalar(select(func.count()).select_from(Candidate))
+    assert after == before
+    assert decisions(store) == []
+    assert found.audience == 0  # nobody is in lifecycle:active
