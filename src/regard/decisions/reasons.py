@@ -111,8 +111,21 @@ def _window(value: Any) -> str:
     if text[:-1].isdigit() and text[-1:] in units:
         count = int(text[:-1])
         unit = units[text[-1]]
-        return f"a {unit}" if count == 1 else f"{count} {unit}s"
+        return unit if count == 1 else f"{count} {unit}s"
     return text or "the period"
+
+
+def _cap(who: str, p: Mapping[str, Any]) -> str:
+    label = str(p.get("cap") or "marketing")
+    kind = f"marketing {CHANNEL_WORDS[label]}" if label in CHANNEL_WORDS else f"{label} message"
+    sent = p.get("sent")
+    if sent is None or p.get("max") is None:
+        return f"{who} has had as many {kind}s as the brand allows for now"
+    plural = "s" if sent != 1 else ""
+    return (
+        f"{who} already had {sent} {kind}{plural} in the last "
+        f"{_window(p.get('window'))} (at most {p['max']})"
+    )
 
 
 _Template = Callable[[str, Mapping[str, Any]], str]
@@ -160,8 +173,12 @@ _SENTENCES: dict[Reason, _Template] = {
     Reason.HARD_BOUNCE: lambda who, p: f"{who}'s {_channel(p)} address stopped working",
     Reason.COMPLAINT: lambda who, p: f"{who} complained about our {_channel(p)} messages",
     Reason.BELOW_RELEVANCE: lambda who, p: (
-        f"it is unlikely to matter to {who} (relevance {p.get('relevance')}, "
-        f"the floor is {p.get('floor')})"
+        f"it is unlikely to matter to {who}"
+        + (
+            f" (relevance {p['relevance']}, the floor is {p['floor']})"
+            if p.get("relevance") is not None and p.get("floor") is not None
+            else ""
+        )
     ),
     Reason.NO_WINDOW: lambda who, p: (
         f"{who}'s quiet hours and preferred times leave no moment for {_channel(p)} this week"
@@ -173,21 +190,14 @@ _SENTENCES: dict[Reason, _Template] = {
     ),
     Reason.MIN_GAP: lambda who, p: (
         f"{who} had a message about {_topic(p)} on {_day(p.get('last_sent'))}, less than "
-        f"{_window(p.get('gap'))} ago"
+        f"{_window(p.get('gap'))} ago".replace("than day ago", "than a day ago")
     ),
     Reason.FREQUENCY: lambda who, p: (
         f"{who} chose {p.get('frequency', 'fewer')} "
         + (f"{_topic(p)}" if p.get("topic") and p.get("scope") != "overall" else "messages")
         + f" and had one on {_day(p.get('last_sent'))}"
     ),
-    Reason.CAP: lambda who, p: (
-        f"{who} already had {p.get('sent')} "
-        + {"marketing": "marketing", "promotional": "promotional"}.get(
-            str(p.get("cap")), f"{p.get('cap')}"
-        )
-        + f" message{'s' if p.get('sent') != 1 else ''} in the last {_window(p.get('window'))}"
-        + f" (at most {p.get('max')})"
-    ),
+    Reason.CAP: lambda who, p: _cap(who, p),
     Reason.DIGEST: lambda who, p: (
         f"{who} chose {p.get('frequency', 'a')} {_topic(p)}, so it goes in the digest of "
         f"{_moment(p.get('retry_at'))}"
