@@ -24,9 +24,9 @@ from regard.errors import InvalidInput
 from regard.segments import features, repository
 from regard.segments.compile import CompiledSegment, compile_segment
 from regard.segments.language import parse
-from regard.segments.lifecycle import lifecycle
+from regard.segments.lifecycle import lifecycle_plan
 from regard.segments.models import SegmentRun
-from regard.segments.rfm import rfm, utc_instant
+from regard.segments.rfm import rfm_plan, utc_instant
 from regard.segments.schema import (
     COMMITMENT_GROUPS,
     LIFECYCLE_STAGES,
@@ -123,8 +123,13 @@ def evaluate_segments(
     options = brand.segments
     customers = features.read_customers(session)
     purchases = features.read_purchases(session, options=options.rfm, as_of=as_of)
-    scores = rfm(purchases, customers, as_of=as_of, options=options.rfm)
-    stages = lifecycle(purchases, customers, as_of=as_of, options=options.lifecycle)
+    # One collect for both engines, so Polars runs them side by side.
+    scores, stages = pl.collect_all(
+        [
+            rfm_plan(purchases, customers, as_of=as_of, options=options.rfm),
+            lifecycle_plan(purchases, customers, as_of=as_of, options=options.lifecycle),
+        ]
+    )
     commitment = score_base(session, brand=brand).select(
         pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
     )
