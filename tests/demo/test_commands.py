@@ -78,6 +78,8 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     assert "Commitment against lifecycle" in first.output
     assert "keen_campers" in first.output
     assert "What would make our messages more useful to you?" in first.output
+    assert "candidates:" in first.output
+    assert "spring_camping (dry run, nothing kept)" in first.output
     assert "did you mean 'lifecycle'?" in first.output
     ledger_line = _line_with(first.output, "ledger entries")
     # The printed preference link opens this customer's page.

@@ -75,13 +75,22 @@ def plan(
     print_report(service.run_engine(store, now=now))
 
 
-def print_preview(found: preview.Preview) -> None:
+def print_preview(found: preview.Preview, *, tables: bool = True) -> None:
+    """The preview's headline, its tables (reach, not sent, channels refused) and warnings."""
     console.print(
         f"[bold]{escape(found.campaign)}[/] (dry run, nothing kept): audience "
-        f"{found.audience:,}; {found.sent:,} would be sent, {found.held:,} held, "
-        f"{found.dropped:,} dropped. Expected value {found.value:,.2f}, cost {found.cost:,.2f}.",
+        f"{found.audience:,}, of whom {found.reachable:,} may be reached; {found.sent:,} would "
+        f"be sent, {found.held:,} held, {found.dropped:,} dropped. Expected value "
+        f"{found.value:,.2f}, cost {found.cost:,.2f}.",
         highlight=False,
     )
+    if tables:
+        _preview_tables(found)
+    for warning in found.warnings:
+        console.print(f"[bold yellow]Warning:[/] {escape(warning)}", highlight=False)
+
+
+def _preview_tables(found: preview.Preview) -> None:
     reach = Table("segment", "channel", "sends", title="Reach")
     reach.columns[-1].justify = "right"
     for (segment, channel), count in sorted(found.reach.items()):
@@ -97,8 +106,6 @@ def print_preview(found: preview.Preview) -> None:
     for (channel, reason), count in sorted(found.refused.items(), key=lambda kv: -kv[1]):
         refused.add_row(channel, escape(reason), f"{count:,}")
     console.print(refused)
-    for warning in found.warnings:
-        console.print(f"[bold yellow]Warning:[/] {escape(warning)}", highlight=False)
 
 
 def run(

@@ -4,9 +4,11 @@ The preview launches the campaign inside a transaction that is rolled back: the 
 the same inputs and the same engine as a real run decide its candidates, and nothing is kept.
 The candidates already waiting are not decided here; the caps count what was already sent.
 
-A **spray-and-pray warning** is raised when a large share of the audience
-(``SPRAY_SHARE``) is below the relevance floor, or over its caps and frequency choices: the
-campaign would reach people it is not relevant to, or people who have heard enough.
+A **spray-and-pray warning** is raised when a large share (``SPRAY_SHARE``) of the reachable
+audience is below the relevance floor, or over its caps and frequency choices: the campaign
+would reach people it is not relevant to, or people who have heard enough. The reachable
+audience leaves out whom the campaign may not reach at all (no consent, opted out, no address,
+erased): they are the law's and the customer's limits, not the campaign's aim.
 """
 
 from __future__ import annotations
@@ -29,12 +31,26 @@ from regard.touchpoints.models import Candidate
 SPRAY_SHARE = 0.3
 _IRRELEVANT = {Reason.BELOW_RELEVANCE.value}
 _OVER_CAPS = {Reason.CAP.value, Reason.FREQUENCY.value, Reason.MIN_GAP.value, Reason.FATIGUE.value}
+_UNREACHABLE = {
+    Reason.NO_LAWFUL_BASIS.value,
+    Reason.OPTED_OUT.value,
+    Reason.NO_CONSENT.value,
+    Reason.IMPLIED_CONSENT_EXPIRED.value,
+    Reason.HARD_BOUNCE.value,
+    Reason.COMPLAINT.value,
+    Reason.UNREACHABLE.value,
+    Reason.ERASED.value,
+    Reason.DO_NOT_CONTACT.value,
+    Reason.UNKNOWN_CUSTOMER.value,
+}
 
 
 @dataclass(frozen=True)
 class Preview:
     campaign: str
     audience: int
+    # The audience less those it may not reach at all (no consent, opted out, no address ...).
+    reachable: int
     sent: int
     held: int
     dropped: int
@@ -54,13 +70,14 @@ class Preview:
         found = []
         if self.irrelevant_share >= SPRAY_SHARE:
             found.append(
-                f"spray and pray: {self.irrelevant_share:.0%} of the audience is below the "
+                f"spray and pray: {self.irrelevant_share:.0%} of those it may reach are below the "
                 "relevance floor; narrow the audience to those it is relevant to"
             )
         if self.over_caps_share >= SPRAY_SHARE:
             found.append(
-                f"spray and pray: {self.over_caps_share:.0%} of the audience has heard enough "
-                "(caps, frequency choices, minimum gaps or fatigue); send less, or to fewer"
+                f"spray and pray: {self.over_caps_share:.0%} of those it may reach have heard "
+                "enough (caps, frequency choices, minimum gaps or fatigue); send less, or to "
+                "fewer"
             )
         return found
 
@@ -105,10 +122,12 @@ def preview_campaign(store: Store, name: str, *, by: str, now: datetime) -> Prev
     suppressed = not_sent.group_by("outcome", "reason").len().iter_rows()
     audience = decisions.height
     reasons = not_sent["reason"]
+    reachable = audience - int(reasons.is_in(list(_UNREACHABLE)).sum())
     chosen = result.plan.chosen if result.plan is not None else None
     return Preview(
         campaign=name,
         audience=audience,
+        reachable=reachable,
         sent=sent.height,
         held=not_sent.filter(pl.col("outcome") == "held").height,
         dropped=not_sent.filter(pl.col("outcome") == "dropped").height,
@@ -120,12 +139,12 @@ def preview_campaign(store: Store, name: str, *, by: str, now: datetime) -> Prev
             (str(c), str(r)): int(n)
             for c, r, n in result.policy.blocked.group_by("channel", "reason").len().iter_rows()
         },
-        irrelevant_share=_share(reasons, _IRRELEVANT, audience),
-        over_caps_share=_share(reasons, _OVER_CAPS, audience),
+        irrelevant_share=_share(reasons, _IRRELEVANT, reachable),
+        over_caps_share=_share(reasons, _OVER_CAPS, reachable),
     )
 
 
-def _share(reasons: pl.Series, wanted: set[str], audience: int) -> float:
-    if not audience:
+def _share(reasons: pl.Series, wanted: set[str], out_of: int) -> float:
+    if not out_of:
         return 0.0
-    return int(reasons.is_in(list(wanted)).sum()) / audience
+    return int(reasons.is_in(list(wanted)).sum()) / out_of

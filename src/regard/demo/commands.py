@@ -27,6 +27,9 @@ from regard.commitment import commands as commitment_commands
 from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
 from regard.customers import repository as customers_repository
 from regard.customers.importers import ImportSummary
+from regard.decisions import commands as decision_commands
+from regard.decisions import preview
+from regard.decisions import service as decision_service
 from regard.demo import commitment as demo_commitment
 from regard.demo import loading
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
@@ -329,6 +332,23 @@ def _touchpoints(store: Store, manifest: DemoManifest) -> None:
     with unit_of_work(store) as session:
         found = journey.read_journey(session, brand=store.brand, now=now)
     touchpoint_commands.print_journey(found)
+    console.print(
+        "The engine decides every candidate: consent and preferences are hard limits, the "
+        "reasonableness test refuses what a person would resent, the optimiser spends the "
+        "rest where it is worth most.",
+        highlight=False,
+    )
+    try:
+        decision_commands.print_report(decision_service.run_engine(store, now=now))
+    except decision_service.EngineBusy as busy:
+        console.print(f"Engine: {escape(str(busy))}.", highlight=False)
+    console.print("Campaigns previewed before anything is sent (regard plan --dry-run):")
+    decision_commands.print_preview(
+        preview.preview_campaign(store, "spring_camping", by="demo", now=now)
+    )
+    decision_commands.print_preview(
+        preview.preview_campaign(store, "climbing_offers", by="demo", now=now), tables=False
+    )
 
 
 def _preference_lines(store: Store, email: str, base: str, directory: Path) -> list[str]:
