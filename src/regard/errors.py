@@ -47,6 +47,13 @@ class Forbidden(RegardError):
     status_code = 403
 
 
+class Conflict(RegardError):
+    """The request collides with work in progress (another run of the engine, say)."""
+
+    code = "conflict"
+    status_code = 409
+
+
 class PayloadTooLarge(RegardError):
     code = "payload_too_large"
     status_code = 413

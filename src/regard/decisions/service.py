@@ -27,6 +27,7 @@ from regard.decisions import engine, repository
 from regard.decisions.inputs import catalogue_frames, due_candidates, read_inputs
 from regard.decisions.models import DecisionRun
 from regard.decisions.optimiser import ChannelBudget
+from regard.errors import Conflict
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
 
@@ -34,8 +35,10 @@ from regard.touchpoints.models import Candidate
 REMOVED = "touchpoint-removed"
 
 
-class EngineBusy(Exception):
+class EngineBusy(Conflict):
     """Another run holds the engine lock."""
+
+    code = "engine_busy"
 
     def __init__(self, holder: str | None) -> None:
         super().__init__(f"another run is deciding ({holder or 'unknown'}); try again later")
