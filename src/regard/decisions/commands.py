@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import typer
 from rich.markup import escape
@@ -15,7 +16,6 @@ from sqlalchemy.orm import Session
 from regard import runtime, terminal
 from regard.customers.models import Customer
 from regard.decisions import preview, repository, service
-from regard.decisions.reasons import sentence
 from regard.preferences import views
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints import triggers
@@ -129,18 +129,45 @@ def run(
         time.sleep(pause.total_seconds())
 
 
-def run_once(store: Store, *, now: datetime) -> service.RunReport | None:
-    """Triggers, then the engine; None when another run holds the engine."""
+def run_once(store: Store, *, now: datetime, quiet: bool = False) -> service.RunReport | None:
+    """Triggers, then the engine; None when another run holds the engine. ``quiet`` prints one
+    line instead of the tables (beside a server's log)."""
     with unit_of_work(store) as session:
         done = triggers.run_triggers(session, brand=store.brand, now=now)
-    print_triggered(done)
+    if not quiet:
+        print_triggered(done)
     try:
         report = service.run_engine(store, now=now)
     except service.EngineBusy as busy:
         console.print(f"Skipped: {escape(str(busy))}.", highlight=False)
         return None
-    print_report(report)
+    if quiet:
+        console.print(
+            f"{now:%H:%M:%S} run {report.run_id}: {sum(t.created for t in done):,} new "
+            f"candidates; {report.sent:,} sent, {report.held:,} held, {report.dropped:,} "
+            "dropped.",
+            highlight=False,
+        )
+    else:
+        print_report(report)
     return report
+
+
+def start_scheduler(store: Store, *, every: timedelta) -> threading.Event:
+    """Run triggers and the engine now and every ``every`` in a background thread, until the
+    returned event is set (or the process ends)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                run_once(store, now=datetime.now(UTC), quiet=True)
+            except Exception as exc:  # a failed run is reported; the next one tries again
+                console.print(f"[red]Run failed:[/] {escape(str(exc))}", highlight=False)
+            stop.wait(every.total_seconds())
+
+    threading.Thread(target=loop, name="regard-scheduler", daemon=True).start()
+    return stop
 
 
 @decisions_app.command(name="list")
@@ -170,7 +197,7 @@ def list_(
                 escape(decision.touchpoint),
                 decision.outcome,
                 escape(
-                    describe(
+                    service.describe(
                         decision.outcome,
                         decision.reason,
                         decision.params,
@@ -181,18 +208,6 @@ def list_(
     console.print(table)
     counts = Counter(d.outcome for d in found)
     console.print(", ".join(f"{n} {o}" for o, n in counts.items()) or "No decisions.")
-
-
-def describe(outcome: str, reason: str, params: dict[str, object], *, name: str | None) -> str:
-    """The decision's sentence for a person."""
-    if reason == service.REMOVED:
-        return f"{outcome.capitalize()}: the touchpoint is no longer in the catalogue."
-    if reason == "outvalued":
-        return (
-            f"{outcome.capitalize()}: other messages were worth more within "
-            f"{name or 'the customer'}'s limits and the channel's capacity this run."
-        )
-    return sentence(outcome, reason, params, name=name)
 
 
 def _first_names(session: Session, ids: set[int]) -> dict[int, str]:

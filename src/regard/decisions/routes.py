@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from regard.decisions import preview, repository, service
-from regard.decisions.commands import describe
 from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["decisions"])
@@ -103,7 +102,7 @@ def list_decisions(
             value=d.value,
             reason=d.reason,
             params=d.params,
-            sentence=describe(d.outcome, d.reason, d.params, name=None),
+            sentence=service.describe(d.outcome, d.reason, d.params, name=None),
             decided_at=d.decided_at,
         )
         for d in found

@@ -27,6 +27,7 @@ from regard.decisions import engine, repository
 from regard.decisions.inputs import catalogue_frames, due_candidates, read_inputs
 from regard.decisions.models import DecisionRun
 from regard.decisions.optimiser import ChannelBudget
+from regard.decisions.reasons import sentence
 from regard.errors import Conflict
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
@@ -64,6 +65,18 @@ class RunReport:
     @property
     def gap(self) -> float:
         return (self.bound - self.value) / self.bound if self.bound > 0 else 0.0
+
+
+def describe(outcome: str, reason: str, params: dict[str, object], *, name: str | None) -> str:
+    """The decision's sentence for a person."""
+    if reason == REMOVED:
+        return f"{outcome.capitalize()}: the touchpoint is no longer in the catalogue."
+    if reason == engine.OUTVALUED:
+        return (
+            f"{outcome.capitalize()}: other messages were worth more within "
+            f"{name or 'the customer'}'s limits and the channel's capacity this run."
+        )
+    return sentence(outcome, reason, params, name=name)
 
 
 def budgets_of(brand: BrandConfig) -> dict[str, ChannelBudget]:

@@ -226,6 +226,13 @@ def run(
 
         app = create_app(store)
         app.state.center_mail = loading.demo_mail(directory, public_url=base)
+        every = store.brand.engine.every
+        console.print(
+            f"The scheduler runs triggers and the engine every {every.total_seconds() / 60:g} "
+            "minutes while the app is served (regard run --every).",
+            highlight=False,
+        )
+        decision_commands.start_scheduler(store, every=every)
         serve_app(app, host=host, port=port)
 
 
