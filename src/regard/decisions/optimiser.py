@@ -63,7 +63,7 @@ NO_CAP = 1 << 20
 # float64, so small plans and their bounds are exact to the last digit.
 FLOAT32_FROM = 2_000_000
 # Customers in the sample that finds the first multipliers of a large run.
-SAMPLE_CUSTOMERS = 40_000
+SAMPLE_CUSTOMERS = 20_000
 # Customers in the second, larger sample that refines them when there are many more.
 LARGE_SAMPLE_CUSTOMERS = 200_000
 
@@ -198,45 +198,60 @@ def _lay_out(
 
     rows = customer.size
     new_customer = np.ones(rows, dtype=bool)
-    new_customer[1:] = customer[1:] != customer[:-1]
+    np.not_equal(customer[1:], customer[:-1], out=new_customer[1:])
     new_pair = new_customer.copy()
     new_pair[1:] |= candidate[1:] != candidate[:-1]
-    customer_index = np.cumsum(new_customer, dtype=np.int64) - 1
-    pair = np.cumsum(new_pair, dtype=np.int64) - 1
+    index = np.int32 if rows < 1 << 31 else np.int64
+    customer_index: Array = np.cumsum(new_customer, dtype=index)
+    customer_index -= 1
+    pair: Array = np.cumsum(new_pair, dtype=index)
+    pair -= 1
     slot = pair - pair[new_customer][customer_index]
     del pair
     n = int(customer_index[-1]) + 1 if rows else 0
     k_count = int(slot.max()) + 1 if rows else 1
-    cell = customer_index * k_count + slot
+    cell = customer_index.astype(np.int64) * k_count
+    cell += slot
     del customer_index, slot
-    flat = code.astype(np.int64) * (n * k_count) + cell
+    flat = code.astype(np.int64) * (n * k_count)
+    flat += cell
 
     dtype = np.float32 if rows >= FLOAT32_FROM else np.float64
-    net_rows = (options["value"].cast(pl.Float64) - options["cost"] - options["penalty"]).to_numpy()
+
+    def column(name: str) -> Array:
+        values: Array = options[name].cast(pl.Float64).to_numpy()
+        return values if order is None else values[order]
+
+    net_rows = column("value") - column("cost")
+    net_rows -= column("penalty")
     net_flat = np.full(h_count * n * k_count, -np.inf, dtype=dtype)
-    net_flat[flat] = net_rows if order is None else net_rows[order]
+    net_flat[flat] = net_rows
     del net_rows
     net: Array = net_flat.reshape(h_count, n, k_count)
     cost: Array | None = None
     if any(b.budget is not None for b in budgets.values()):
-        cost_rows = options["cost"].cast(pl.Float64).to_numpy()
         cost_flat = np.zeros(h_count * n * k_count, dtype=dtype)
-        cost_flat[flat] = cost_rows if order is None else cost_rows[order]
+        cost_flat[flat] = column("cost")
         cost = cost_flat.reshape(h_count, n, k_count)
 
-    def per_candidate(column: str, cell: Array) -> Array:
-        values = options[column].to_numpy()
+    pair_start = np.flatnonzero(new_pair)
+    pair_cell = cell[pair_start]
+    del cell
+
+    flags: dict[str, Array] = {}
+    for name in ("promotional", "exempt"):
+        values = options[name].to_numpy()
         if order is not None:
             values = values[order]
+        changes = values[1:] ^ values[:-1]
+        changes &= ~new_pair[1:]
+        if changes.any():
+            raise InvalidInput(f"{name} differs between the channels of one candidate")
         dense = np.zeros(n * k_count, dtype=bool)
-        dense[cell] = values
-        if not np.array_equal(dense[cell], values):
-            raise InvalidInput(f"{column} differs between the channels of one candidate")
-        return dense.reshape(n, k_count)
-
-    promotional = per_candidate("promotional", cell)
-    exempt = per_candidate("exempt", cell)
-    del cell
+        dense[pair_cell] = values[pair_start]
+        flags[name] = dense.reshape(n, k_count)
+    promotional, exempt = flags["promotional"], flags["exempt"]
+    del pair_start, pair_cell, values, changes, dense
 
     ids = pl.DataFrame({"customer_id": customer[new_customer]})
     room = ids.join(
@@ -498,56 +513,12 @@ def best_sends(
             break
         own = values[:, active, :]
         asg = assign[active]
-        prom = promotional[active]
         a = active.size
         rows = np.arange(a)
-        free = asg < 0
-        current = np.zeros((a, k_count), dtype=values.dtype)
-        for h in range(h_count):
-            current = np.where(asg == h, own[h], current)
-        held = np.maximum(asg, 0).astype(np.intp)
-        gives_up_promotional = ~free & prom
-        entry = np.where(prom, -2, -1).astype(np.int8)
-
-        # Longest paths from the source; pred: -1 source, -2 promotional node, h a channel.
         dist_p = np.where(promotional_flow[active] < cap_promotional[active], 0.0, -np.inf)
-        dist_p = dist_p.astype(values.dtype)
-        pred_p = np.full(a, -1, dtype=np.intp)
-        dist_k = np.full((a, k_count), minus_inf)
-        pred_k = np.full((a, k_count), -1, dtype=np.int8)
-        dist_h = np.full((a, h_count), minus_inf)
-        pred_h = np.zeros((a, h_count), dtype=np.intp)
-        for _sweep in range(2 * (k_count + h_count) + 2):
-            reach = np.where(
-                free,
-                np.where(prom, dist_p[:, None], dtype(0.0)),
-                np.take_along_axis(dist_h, held, axis=1) - current,
-            )
-            better = reach > dist_k + tiny
-            changed = bool(better.any())
-            dist_k = np.where(better, reach, dist_k)
-            pred_k = np.where(better, np.where(free, entry, asg), pred_k)
-
-            via = np.where(gives_up_promotional, dist_k, minus_inf)
-            back = via.argmax(axis=1)
-            reach_p = via[rows, back]
-            better_p = reach_p > dist_p + tiny
-            if better_p.any():
-                changed = True
-                dist_p = np.where(better_p, reach_p, dist_p)
-                pred_p = np.where(better_p, back, pred_p)
-
-            for h in range(h_count):
-                to_h = np.where(asg != h, dist_k + own[h], minus_inf)
-                source = to_h.argmax(axis=1)
-                reach_h = to_h[rows, source]
-                better_h = reach_h > dist_h[:, h] + tiny
-                if better_h.any():
-                    changed = True
-                    dist_h[:, h] = np.where(better_h, reach_h, dist_h[:, h])
-                    pred_h[:, h] = np.where(better_h, source, pred_h[:, h])
-            if not changed:
-                break
+        dist_h, pred_h, pred_k, pred_p = _longest_paths(
+            own, asg, promotional[active], dist_p.astype(values.dtype), tiny
+        )
 
         room = load[active] < cap_channel[active]
         end = np.where(room, dist_h, minus_inf)
@@ -585,6 +556,87 @@ def best_sends(
         done[augment] = flow[active[augment]] >= cap_total[active[augment]]
         active = active[~done]
     return assign
+
+
+def _longest_paths(
+    own: Array, asg: Array, promotional: Array, dist_p: Array, tiny: Any
+) -> tuple[Array, Array, Array, Array]:
+    """Most valuable paths from the source in each customer's residual graph (Bellman-Ford).
+
+    Returns each channel's distance and predecessor candidate, each candidate's predecessor (-1
+    the source, -2 the promotional node, h the channel it leaves) and the promotional node's (-1
+    the source, k the promotional candidate that gives its place up). Only strict improvements
+    by more than ``tiny`` count, so ties never close a cycle of predecessors. A customer whose
+    sweep changed nothing has converged and leaves the working set.
+    """
+    h_count, a, k_count = own.shape
+    minus_inf = own.dtype.type(-np.inf)
+    zero = own.dtype.type(0.0)
+    out_dist_h = np.full((a, h_count), minus_inf)
+    out_pred_h = np.zeros((a, h_count), dtype=np.intp)
+    out_pred_k = np.full((a, k_count), -1, dtype=np.int8)
+    out_pred_p = np.full(a, -1, dtype=np.intp)
+    ids = np.arange(a)
+    free = asg < 0
+    current = np.zeros((a, k_count), dtype=own.dtype)
+    for h in range(h_count):
+        current = np.where(asg == h, own[h], current)
+    held = np.maximum(asg, 0).astype(np.intp)
+    gives_up = ~free & promotional
+    came_in = np.where(free, np.where(promotional, -2, -1), asg).astype(np.int8)
+    dist_k = np.full((a, k_count), minus_inf)
+    pred_k = np.full((a, k_count), -1, dtype=np.int8)
+    dist_h = np.full((a, h_count), minus_inf)
+    pred_h = np.zeros((a, h_count), dtype=np.intp)
+    pred_p = np.full(a, -1, dtype=np.intp)
+    for _sweep in range(2 * (k_count + h_count) + 2):
+        rows = np.arange(ids.size)
+        reach = np.where(
+            free,
+            np.where(promotional, dist_p[:, None], zero),
+            np.take_along_axis(dist_h, held, axis=1) - current,
+        )
+        better = reach > dist_k + tiny
+        moved = better.any(axis=1)
+        dist_k = np.where(better, reach, dist_k)
+        pred_k = np.where(better, came_in, pred_k)
+
+        via = np.where(gives_up, dist_k, minus_inf)
+        back = via.argmax(axis=1)
+        reach_p = via[rows, back]
+        better_p = reach_p > dist_p + tiny
+        moved |= better_p
+        dist_p = np.where(better_p, reach_p, dist_p)
+        pred_p = np.where(better_p, back, pred_p)
+
+        for h in range(h_count):
+            to_h = np.where(asg != h, dist_k + own[h], minus_inf)
+            source = to_h.argmax(axis=1)
+            reach_h = to_h[rows, source]
+            better_h = reach_h > dist_h[:, h] + tiny
+            moved |= better_h
+            dist_h[:, h] = np.where(better_h, reach_h, dist_h[:, h])
+            pred_h[:, h] = np.where(better_h, source, pred_h[:, h])
+        still = int(np.count_nonzero(moved))
+        if still == 0:
+            break
+        if still < 0.7 * ids.size:
+            out_dist_h[ids], out_pred_h[ids] = dist_h, pred_h
+            out_pred_k[ids], out_pred_p[ids] = pred_k, pred_p
+            ids = ids[moved]
+            own, asg, promotional = own[:, moved], asg[moved], promotional[moved]
+            free, current, held = free[moved], current[moved], held[moved]
+            gives_up, came_in = gives_up[moved], came_in[moved]
+            dist_k, pred_k, dist_p, pred_p = (
+                dist_k[moved],
+                pred_k[moved],
+                dist_p[moved],
+                pred_p[moved],
+            )
+            dist_h, pred_h = dist_h[moved], pred_h[moved]
+    out_dist_h[ids], out_pred_h[ids] = dist_h, pred_h
+    out_pred_k[ids], out_pred_p[ids] = pred_k, pred_p
+    return out_dist_h, out_pred_h, out_pred_k, out_pred_p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -683,10 +735,11 @@ class _Search:
             who = np.arange(0, n, n // SAMPLE_CUSTOMERS)
             multipliers = self.find(multipliers, who, who.size / n, step=1.0, slack=5e-3)
             step = 0.02
-            if n > 2 * LARGE_SAMPLE_CUSTOMERS:
-                # Sampling noise of the first sample is about 1% of a limit's usage; a larger
-                # one brings it to about 0.2% in a few passes that start close.
-                who = np.arange(n // LARGE_SAMPLE_CUSTOMERS // 2, n, n // LARGE_SAMPLE_CUSTOMERS)
+            if n > 5 * SAMPLE_CUSTOMERS:
+                # The first sample's noise is about 1% of a limit's usage; a larger one brings
+                # it to about 0.2% in a few passes that start close, with the slopes found.
+                size = min(LARGE_SAMPLE_CUSTOMERS, n // 4)
+                who = np.arange(n // size // 2, n, n // size)
                 multipliers = self.find(
                     multipliers, who, who.size / n, step=0.01, slack=2e-3, passes=8
                 )
@@ -694,7 +747,11 @@ class _Search:
         return (*self.finish(multipliers, step), self.passes, self.sample_passes)
 
     def scales(self, who: Array | None) -> list[float]:
+        """A first multiplier per limit: half the median net value (per unit of cost)."""
         layout = self.layout
+        n = layout.net.shape[1]
+        if who is None and n > 2 * SAMPLE_CUSTOMERS:
+            who = np.arange(0, n, n // SAMPLE_CUSTOMERS)
         scales = []
         for h, is_budget, _limit in self.limits:
             net = layout.net[h] if who is None else layout.net[h][who]
