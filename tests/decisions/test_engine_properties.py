@@ -1,0 +1,96 @@
+"""Invariants of the whole decision core, policy then optimiser, over random frames (hypothesis).
+
+Whatever the data: every send is an option the policy allowed (so the policy's invariants hold
+for sends: a lawful basis, no send after an opt-out, no promotional call, inside the allowed
+window); at most one send per candidate; no cap exceeded, counting what was already sent (the
+caps frame is the room left after history); every candidate ends as exactly one decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+
+from regard.decisions.engine import decide
+from regard.decisions.inputs import EngineInputs
+from regard.decisions.optimiser import ChannelBudget
+from tests.decisions.test_policy import (
+    CANDIDATE_SCHEMA,
+    CONSENT_SCHEMA,
+    CUSTOMER_SCHEMA,
+    FREQUENCY_SCHEMA,
+    HISTORY_SCHEMA,
+    SUPPRESSION_SCHEMA,
+    TOPICS,
+)
+from tests.decisions.test_policy_properties import worlds
+
+CHANNELS = ("email", "sms", "push", "voice", "postal")
+
+
+def inputs_of(world: dict[str, Any]) -> EngineInputs:
+    """The policy tests' random world as the engine's inputs."""
+    pairs = world["touchpoint_channels"]
+    return EngineInputs(
+        candidates=pl.DataFrame(world["candidates"], schema=CANDIDATE_SCHEMA),
+        touchpoint_channels=pl.DataFrame(
+            {"touchpoint": [p[0] for p in pairs], "channel": [p[1] for p in pairs]},
+            schema={"touchpoint": pl.String, "channel": pl.String},
+        ),
+        topics=pl.DataFrame(
+            {
+                "topic": list(TOPICS),
+                "importance": [importance for importance, _ in TOPICS.values()],
+                "basis": [basis for _, basis in TOPICS.values()],
+            }
+        ),
+        customers=pl.DataFrame(world["customers"], schema=CUSTOMER_SCHEMA),
+        frequencies=pl.DataFrame(world["frequencies"], schema=FREQUENCY_SCHEMA),
+        consents=pl.DataFrame(world["consents"], schema=CONSENT_SCHEMA),
+        suppressions=pl.DataFrame(world["suppressions"], schema=SUPPRESSION_SCHEMA),
+        history=pl.DataFrame(world["history"], schema=HISTORY_SCHEMA),
+    )
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_sends_are_allowed_options_within_every_cap(world: dict[str, Any]) -> None:
+    result = decide(
+        inputs_of(world),
+        policy=world["policy"],
+        budgets={"sms": ChannelBudget(capacity=1)},
+        now=world["now"],
+    )
+    decisions = result.decisions
+    sent = decisions.filter(pl.col("outcome") == "sent")
+    options = result.policy.options.with_columns(pl.col("channel").cast(pl.String))
+
+    # Every candidate ends as exactly one decision.
+    assert sorted(decisions["candidate_id"].to_list()) == sorted(
+        c["candidate_id"] for c in world["candidates"]
+    )
+    # Every send is an option the policy allowed, at the moment it allowed.
+    allowed = sent.join(
+        options.select("candidate_id", "channel", "send_at"),
+        on=["candidate_id", "channel", "send_at"],
+        how="anti",
+    )
+    assert allowed.is_empty()
+    # The brand's limit on texts holds.
+    assert sent.filter(pl.col("channel") == "sms").height <= 1
+    # No cap exceeded: the room left after history, per customer.
+    counted = sent.join(
+        options.select("candidate_id", "channel", "promotional", "exempt"),
+        on=["candidate_id", "channel"],
+    ).filter(~pl.col("exempt"))
+    caps = {row["customer_id"]: row for row in result.policy.caps.iter_rows(named=True)}
+    for (customer_id,), mine in counted.group_by("customer_id"):
+        room = caps[customer_id]
+        assert room["cap_total"] is None or mine.height <= room["cap_total"]
+        promotional = mine.filter(pl.col("promotional")).height
+        assert room["cap_promotional"] is None or promotional <= room["cap_promotional"]
+        for channel in CHANNELS:
+            cap = room.get(f"cap_{channel}")
+            assert cap is None or mine.filter(pl.col("channel") == channel).height <= cap
