@@ -429,7 +429,7 @@ class BrandConfig(BaseModel):
         preferences: PreferenceOptions | None = info.data.get("preferences")
         interests = [c.key for c in preferences.interests] if preferences else []
         channels: tuple[str, ...] = info.data.get("channels", ())
-        value.check_rules(topics=[*(t.key for t in topics), *interests], channels=channels)
+        value.check_rules(topics=[t.key for t in topics], channels=channels, interests=interests)
         return value
 
     @model_validator(mode="after")

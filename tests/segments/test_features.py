@@ -10,7 +10,6 @@ from regard.segments.compile import compile_segment
 from regard.segments.language import parse
 from regard.segments.options import RfmOptions
 from regard.segments.schema import ValueType, default_schema
-from regard.segments.service import rule_topics
 from regard.store.database import Store, unit_of_work
 from tests.segments.support import (
     AS_OF,
@@ -52,8 +51,9 @@ def test_features_frame_holds_each_rule_column(store: Store) -> None:
             "joined": ValueType.DATE,
             "missing": ValueType.NUMBER,
         },
-        topics=rule_topics(brand),
+        topics=[topic.key for topic in brand.topics],
         channels=brand.channels,
+        interests=[choice.key for choice in brand.preferences.interests],
     )
     rule = (
         "count(purchase, 90d) >= 0 and sum(purchase.amount, 30d) >= 0 and last(purchase) >= 0"

@@ -503,3 +503,22 @@ def test_documented_json_is_the_real_one() -> None:
     document = re.search(r"```json\n(.*?)\n```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
     assert document is not None
     assert json.loads(document.group(1)) == to_json(parse(ISSUE_EXAMPLE))
+
+
+def test_interest_names_an_interest_and_subscribed_a_topic() -> None:
+    schema = default_schema(
+        topics=["offers:camping"], channels=["email"], interests=["camping", "climbing"]
+    )
+
+    def problem(text: str) -> str:
+        with pytest.raises(SegmentError) as caught:
+            compile_segment(parse(text), schema=schema, source=text)
+        return caught.value.reason
+
+    compile_segment(parse('interest("climbing")'), schema=schema)
+    compile_segment(parse('subscribed("offers:camping", "email")'), schema=schema)
+    assert problem('interest("offers:camping")').startswith("unknown interest 'offers:camping'")
+    assert problem('interest("climbng")') == "unknown interest 'climbng'; did you mean 'climbing'?"
+    assert problem('subscribed("camping", "email")') == (
+        "unknown topic 'camping'; did you mean 'offers:camping'?"
+    )

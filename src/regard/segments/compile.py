@@ -340,9 +340,13 @@ class _Compiler:
         if parameter is Parameter.STRING:
             if not isinstance(argument, StringLit) or not argument.value:
                 raise self.bad_argument(spec, argument, 'a non-empty string like "email"')
-            # The first string names a topic, the second a channel.
-            what = "topic" if parameter_index == 0 else "channel"
-            allowed = self.schema.topics if what == "topic" else self.schema.channels
+            # interest() names an interest; subscribed() a topic, then a channel.
+            if spec.name == "interest":
+                what, allowed = "interest", self.schema.interests
+            elif parameter_index == 0:
+                what, allowed = "topic", self.schema.topics
+            else:
+                what, allowed = "channel", self.schema.channels
             return [argument.value] if allowed is None else [self.known(argument, allowed, what)]
         if not isinstance(argument, Name):
             kind = "an event type like purchase"

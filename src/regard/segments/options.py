@@ -89,7 +89,9 @@ class SegmentOptions(BaseModel):
             raise ValueError(f"segments listed twice: {', '.join(repeated)}")
         return self
 
-    def check_rules(self, *, topics: Iterable[str], channels: Iterable[str]) -> None:
+    def check_rules(
+        self, *, topics: Iterable[str], channels: Iterable[str], interests: Iterable[str]
+    ) -> None:
         """Type-check every custom rule; a ``ValueError`` names the segment, line and column."""
         if not self.custom:
             return
@@ -102,6 +104,7 @@ class SegmentOptions(BaseModel):
             traits={name: ValueType(kind) for name, kind in self.traits.items()},
             topics=topics,
             channels=channels,
+            interests=interests,
         )
         for definition in self.custom:
             try:

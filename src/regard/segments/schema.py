@@ -85,7 +85,8 @@ class SegmentSchema:
     """Fields and functions a segment may use.
 
     ``events`` maps each known event type to its numeric properties; ``None`` accepts any event
-    type. ``topics`` and ``channels`` likewise restrict ``subscribed`` and ``interest`` when set.
+    type. ``topics`` and ``channels`` likewise restrict ``subscribed``, and ``interests``
+    restricts ``interest``, when set.
     """
 
     fields: Mapping[str, FieldSpec]
@@ -93,6 +94,7 @@ class SegmentSchema:
     events: Mapping[str, tuple[str, ...]] | None = None
     topics: frozenset[str] | None = None
     channels: frozenset[str] | None = None
+    interests: frozenset[str] | None = None
 
 
 def nearest(name: str, known: Iterable[str]) -> str | None:
@@ -143,8 +145,8 @@ _FUNCTIONS = (
         (Parameter.STRING,),
         ValueType.BOOLEAN,
         False,
-        'interest("topic")',
-        "Whether the customer has told us about an interest in the topic.",
+        'interest("camping")',
+        "Whether the customer has named the interest in the preference center.",
     ),
 )
 
@@ -155,6 +157,7 @@ def default_schema(
     events: Mapping[str, tuple[str, ...]] | None = None,
     topics: Iterable[str] | None = None,
     channels: Iterable[str] | None = None,
+    interests: Iterable[str] | None = None,
     lifecycle_stages: tuple[str, ...] = LIFECYCLE_STAGES,
     rfm_groups: tuple[str, ...] = RFM_GROUPS,
 ) -> SegmentSchema:
@@ -175,4 +178,5 @@ def default_schema(
         events=events,
         topics=frozenset(topics) if topics is not None else None,
         channels=frozenset(channels) if channels is not None else None,
+        interests=frozenset(interests) if interests is not None else None,
     )

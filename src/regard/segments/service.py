@@ -42,7 +42,6 @@ __all__ = [
     "check_rule",
     "evaluate_segments",
     "list_segments",
-    "rule_topics",
     "schema_for",
     "segment_names",
 ]
@@ -70,24 +69,14 @@ class SegmentSummary:
 
 
 def schema_for(brand: BrandConfig) -> SegmentSchema:
-    """What the brand's rules may refer to: declared traits, its topics and channels.
-
-    The schema has one list for the strings of ``subscribed`` and ``interest``, so it holds the
-    topics and the interests the preference center offers.
-    """
+    """What the brand's rules may refer to: declared traits, its topics, channels and the
+    interests its preference center offers."""
     return default_schema(
         traits={name: ValueType(kind) for name, kind in brand.segments.traits.items()},
-        topics=rule_topics(brand),
+        topics=[topic.key for topic in brand.topics],
         channels=brand.channels,
+        interests=[choice.key for choice in brand.preferences.interests],
     )
-
-
-def rule_topics(brand: BrandConfig) -> list[str]:
-    """Topic keys and interest keys: what a rule may name in ``subscribed`` or ``interest``."""
-    return [
-        *(topic.key for topic in brand.topics),
-        *(choice.key for choice in brand.preferences.interests),
-    ]
 
 
 def check_rule(rule: str, *, brand: BrandConfig) -> CompiledSegment:
