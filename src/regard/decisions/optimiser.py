@@ -210,10 +210,11 @@ def _lay_out(
     del pair
     n = int(customer_index[-1]) + 1 if rows else 0
     k_count = int(slot.max()) + 1 if rows else 1
-    cell = customer_index.astype(np.int64) * k_count
+    position = np.int32 if h_count * n * k_count < 1 << 31 else np.int64
+    cell = customer_index.astype(position) * k_count
     cell += slot
     del customer_index, slot
-    flat = code.astype(np.int64) * (n * k_count)
+    flat = code.astype(position) * (n * k_count)
     flat += cell
 
     dtype = np.float32 if rows >= FLOAT32_FROM else np.float64
