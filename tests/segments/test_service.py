@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from sqlalchemy import select
 
+from regard.commitment import repository as commitment_repository
 from regard.commitment import service as commitment
 from regard.config import load_brand_config
 from regard.errors import ConfigurationError, InvalidInput
@@ -174,6 +175,41 @@ def test_commitment_groups_come_from_the_latest_survey_response(store: Store) ->
     summaries = evaluate(store, AS_OF, names=["commitment"])
     assert members(store, "commitment:Available") == {people["dee"]}
     assert summaries["commitment:Convertible"].members == 0
+
+
+def test_an_evaluation_keeps_the_commitment_cut_points_it_used(store: Store) -> None:
+    people = small_base(store)
+    with unit_of_work(store) as session:
+        for name, satisfaction in (("ana", 9), ("ben", 4)):
+            commitment.record_response(
+                session,
+                people[name],
+                brand=store.brand,
+                is_user=True,
+                answers={
+                    "satisfaction": satisfaction,
+                    "emotional_fit": satisfaction,
+                    "involvement": 3,
+                    "best_alternative": 5,
+                    "considering_switching": 2,
+                },
+                free_text=None,
+                source="api",
+                responded_at=AS_OF - timedelta(days=1),
+            )
+
+    evaluate(store, AS_OF, names=["commitment"])
+
+    with unit_of_work(store) as session:
+        run = commitment_repository.latest_run(session)
+        assert run is not None
+        assert run.scored_at == AS_OF
+        assert (run.respondents, run.scored_users) == (2, 2)
+        assert commitment.current_cuts(session, brand=store.brand) == (
+            run.shallow_from,
+            run.average_from,
+            run.entrenched_from,
+        )
 
 
 def test_memberships_are_opened_and_closed_in_bulk(

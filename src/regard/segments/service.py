@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy.orm import Session
 
-from regard.commitment.service import score_base
+from regard.commitment.service import score_and_remember
 from regard.config import BrandConfig
 from regard.errors import InvalidInput
 from regard.segments import features, repository
@@ -119,7 +119,7 @@ def evaluate_segments(
             lifecycle_plan(purchases, customers, as_of=as_of, options=options.lifecycle),
         ]
     )
-    commitment = score_base(session, brand=brand).select(
+    commitment = score_and_remember(session, brand=brand, at=as_of).select(
         pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
     )
     base = customers.with_columns(
