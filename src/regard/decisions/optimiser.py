@@ -211,10 +211,10 @@ def _lay_out(
     n = int(customer_index[-1]) + 1 if rows else 0
     k_count = int(slot.max()) + 1 if rows else 1
     position = np.int32 if h_count * n * k_count < 1 << 31 else np.int64
-    cell = customer_index.astype(position) * k_count
+    cell: Array = customer_index.astype(position) * k_count
     cell += slot
     del customer_index, slot
-    flat = code.astype(position) * (n * k_count)
+    flat: Array = code.astype(position) * (n * k_count)
     flat += cell
 
     dtype = np.float32 if rows >= FLOAT32_FROM else np.float64
@@ -341,12 +341,11 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | No
     taken_value = np.where(positive, best, 0.0)
     # What each customer wants (each candidate on its best channel) fits every cap: take it.
     wanted = positive & ~exempt
-    counter = np.int16 if best.shape[1] < 1 << 15 else np.int32
-    tight = wanted.sum(axis=1, dtype=counter) > cap_total
-    tight |= (wanted & promotional).sum(axis=1, dtype=counter) > cap_promotional
+    tight = _row_count(wanted) > cap_total
+    tight |= _row_count(wanted & promotional) > cap_promotional
     for h in range(reduced.shape[0]):
-        tight |= (wanted & (best_channel == h)).sum(axis=1, dtype=counter) > cap_channel[:, h]
-    value = taken_value.sum(axis=1, dtype=np.float64)
+        tight |= _row_count(wanted & (best_channel == h)) > cap_channel[:, h]
+    value = _row_sum(taken_value)
 
     conflicted = 0
     tight_index = np.flatnonzero(tight)
@@ -365,13 +364,38 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | No
         )
         choice[tight_index] = np.where(t_wanted, t_choice, choice[tight_index])
         free_value = np.where(t_wanted, 0.0, taken_value[tight_index])
-        value[tight_index] = free_value.sum(axis=1, dtype=np.float64) + t_value
+        value[tight_index] = _row_sum(free_value) + t_value
 
     if np.any(interruption > 0):
         send = value > interruption
         choice[~send] = -1
         value = np.where(send, value - interruption, 0.0)
     return _Pass(choice=choice, value=value, conflicted=conflicted)
+
+
+def _row_count(mask: Array) -> Array:
+    """True cells per row; column by column, several times faster than a sum along short rows."""
+    counts: Array = mask[:, 0].astype(np.int32)
+    for j in range(1, mask.shape[1]):
+        counts += mask[:, j]
+    return counts
+
+
+def _running_count(mask: Array) -> Array:
+    """True cells up to each column of each row (a cumulative sum along short rows)."""
+    counts: Array = np.empty(mask.shape, dtype=np.int32)
+    counts[:, 0] = mask[:, 0]
+    for j in range(1, mask.shape[1]):
+        np.add(counts[:, j - 1], mask[:, j], out=counts[:, j])
+    return counts
+
+
+def _row_sum(values: Array) -> Array:
+    """Each row's sum in float64, column by column."""
+    total: Array = values[:, 0].astype(np.float64)
+    for j in range(1, values.shape[1]):
+        total += values[:, j]
+    return total
 
 
 def _best_channel(reduced: Array) -> tuple[Array, Array]:
@@ -407,21 +431,19 @@ def _solve_tight(
     gain = np.where(wanted, best, 0.0)
     order = _descending(gain)
     ranked = np.take_along_axis(gain, order, axis=1)
-    counter = np.int16 if k_count < 1 << 15 else np.int32
     useful = ranked > 0
     is_promotional = np.take_along_axis(promotional, order, axis=1) & useful
     allowed = useful & (
-        ~is_promotional
-        | (np.cumsum(is_promotional, axis=1, dtype=counter) <= cap_promotional[:, None])
+        ~is_promotional | (_running_count(is_promotional) <= cap_promotional[:, None])
     )
-    taken = allowed & (np.cumsum(allowed, axis=1, dtype=counter) <= cap_total[:, None])
+    taken = allowed & (_running_count(allowed) <= cap_total[:, None])
     channel_ranked = np.take_along_axis(best_channel, order, axis=1)
     refused = np.zeros((m, k_count), dtype=bool)
     for h in range(cap_channel.shape[1]):
         if not np.any(cap_channel[:, h] < k_count):
             continue
         on = taken & (channel_ranked == h)
-        refused |= on & (np.cumsum(on, axis=1, dtype=counter) > cap_channel[:, h, None])
+        refused |= on & (_running_count(on) > cap_channel[:, h, None])
     conflicted = refused.any(axis=1)
     first_refused = np.where(conflicted, refused.argmax(axis=1), k_count)
     taken &= np.arange(k_count) < first_refused[:, None]
@@ -429,7 +451,7 @@ def _solve_tight(
     choice = np.full((m, k_count), -1, dtype=np.int8)
     rows, rank = np.nonzero(taken)
     choice[rows, order[rows, rank]] = channel_ranked[rows, rank]
-    value: Array = np.where(taken, ranked, 0.0).sum(axis=1, dtype=np.float64)
+    value = _row_sum(np.where(taken, ranked, 0.0))
 
     where = np.flatnonzero(conflicted)
     if where.size:
@@ -466,7 +488,7 @@ def _descending(gain: Array) -> Array:
 def _value_of(choice: Array, values: Array) -> Array:
     total = np.zeros(choice.shape[0])
     for h in range(values.shape[0]):
-        total += np.where(choice == h, values[h], 0.0).sum(axis=1, dtype=np.float64)
+        total += _row_sum(np.where(choice == h, values[h], 0.0))
     return total
 
 
