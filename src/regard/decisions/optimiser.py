@@ -254,17 +254,25 @@ def _lay_out(
     promotional, exempt = flags["promotional"], flags["exempt"]
     del pair_start, pair_cell, values, changes, dense
 
-    ids = pl.DataFrame({"customer_id": customer[new_customer]})
-    room = ids.join(
-        customers.with_columns(pl.lit(True).alias("_known")),
-        on="customer_id",
-        how="left",
-        maintain_order="left",
-    )
-    if room.height != n:
-        raise InvalidInput("customers repeat a customer_id")
-    if room["_known"].null_count():
-        raise InvalidInput("an option's customer is not in customers")
+    ids = customer[new_customer]
+    given = customers["customer_id"]
+    if (
+        customers.height == n
+        and not given.null_count()
+        and np.array_equal(given.cast(pl.Int64).to_numpy(), ids)
+    ):
+        room = customers  # already one row per customer, in the options' order: no join
+    else:
+        room = pl.DataFrame({"customer_id": ids}).join(
+            customers.with_columns(pl.lit(True).alias("_known")),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
+        )
+        if room.height != n:
+            raise InvalidInput("customers repeat a customer_id")
+        if room["_known"].null_count():
+            raise InvalidInput("an option's customer is not in customers")
 
     def cap(column: str) -> Array:
         if column not in room.columns:
