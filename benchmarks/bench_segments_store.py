@@ -235,6 +235,7 @@ def postgres_sql(statement: str) -> str:
         statement.replace("sum(occurred_at >= ", "count(*) FILTER (WHERE occurred_at >= ")
         .replace("min(usual * 4, 365)", "least(usual * 4, 365)")
         .replace("max(coalesce(", "greatest(coalesce(")
+        .replace("FROM s_history)", "FROM s_history) AS h")
     )
 
 
