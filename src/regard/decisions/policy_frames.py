@@ -1,0 +1,214 @@
+"""Reading the contact policy's frames into small NumPy codes, and the constants every part shares.
+
+Strings (channels, topics, importances, touchpoints) become small integer codes once, through a
+categorical's physical codes, so the rules work on int8/int16/int32 arrays. Lookups by customer
+or by (customer, topic) use a dense table where the key space is small, else a binary search
+over run heads (the candidates come sorted by customer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from regard.decisions.policy_options import CHANNEL_ORDER, FREQUENCY_PERIODS
+from regard.decisions.reasons import HELD_REASONS, Reason
+from regard.errors import InvalidInput
+
+Array = npt.NDArray[Any]
+
+H = len(CHANNEL_ORDER)
+EMAIL, SMS, PUSH, VOICE, POSTAL = range(H)
+CRITICAL, TRANSACTIONAL, SERVICE, RELATIONSHIP, PROMOTIONAL = range(5)
+BASES = ("legal-obligation", "contract", "legitimate-interest", "consent")
+LEGITIMATE_INTEREST, CONSENT = 2, 3
+# Consent states as packed per channel: 3 bits each (state, plus 4 when the basis is implied).
+NONE_STATE, OPTED_IN, OPTED_OUT, PENDING = 0, 1, 2, 3
+FREQUENCIES = ("as-it-happens", "daily", "weekly", "monthly")
+
+US = 1_000_000
+MINUTE = 60 * US
+DAY_MINUTES = 1_440
+DAY = DAY_MINUTES * MINUTE
+NEVER = np.iinfo(np.int64).max
+LONG_AGO = np.iinfo(np.int64).min
+
+CODES: tuple[Reason, ...] = tuple(Reason)
+CODE = {reason: i + 1 for i, reason in enumerate(CODES)}  # 0: passes
+NOT_OFFERED = 255
+HELD_CODES = np.array([False] + [r in HELD_REASONS for r in CODES] + [False] * (255 - len(CODES)))
+NOTHING: Array = np.zeros((), dtype=bool)  # a rule that stops no row
+
+PERIOD_US = np.array(
+    [0, *(int(FREQUENCY_PERIODS[f].total_seconds()) * US for f in FREQUENCIES[1:])],
+    dtype=np.int64,
+)
+# A dense lookup table is used while it has at most this many slots per looked-up row.
+DENSE_FACTOR = 4
+DENSE_FLOOR = 1 << 24
+
+
+def require(name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"{name} lack the columns {', '.join(missing)}")
+
+
+def instants(series: pl.Series, *, null: int) -> Array:
+    """Microseconds since the epoch, UTC; nulls as ``null``."""
+    if series.dtype == pl.Null:
+        return np.full(series.len(), null, dtype=np.int64)
+    if not isinstance(series.dtype, pl.Datetime):
+        raise InvalidInput(f"{series.name} must be a datetime")
+    if series.dtype.time_zone is None:
+        series = series.dt.replace_time_zone("UTC")
+    values = series.dt.convert_time_zone("UTC").dt.cast_time_unit("us").to_physical()
+    return values.fill_null(null).to_numpy().astype(np.int64, copy=False)
+
+
+def dictionary(series: pl.Series) -> tuple[Array, tuple[str, ...]]:
+    """Each value's position among the distinct values present (int32; null: -1), and those
+    values. Strings are hashed once, as a categorical; its physical codes do the rest."""
+    if series.dtype == pl.Null or series.len() == 0:
+        return np.full(series.len(), -1, dtype=np.int32), ()
+    if not isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.String).cast(pl.Categorical)
+    present = series.unique().drop_nulls()
+    physical = present.to_physical().cast(pl.Int64).to_numpy()
+    names = tuple(present.cast(pl.String).to_list())
+    lookup = np.full(int(physical.max(initial=0)) + 2, -1, dtype=np.int32)
+    lookup[physical] = np.arange(physical.size, dtype=np.int32)
+    codes = series.to_physical().cast(pl.Int64).fill_null(lookup.size - 1).to_numpy()
+    return lookup[codes], names
+
+
+def codes(series: pl.Series, names: tuple[str, ...], what: str, *, strict: bool = True) -> Array:
+    """Positions in ``names`` (int32); unknown values are an error, or -1 when not ``strict``."""
+    index, present = dictionary(series)
+    mapping = {name: i for i, name in enumerate(names)}
+    lookup = np.array([mapping.get(name, -1) for name in present] + [-1], dtype=np.int32)
+    values: Array = lookup[index]  # -1 (null) reads the last slot
+    if strict and (values < 0).any():
+        bad = series.filter(pl.Series(values < 0)).head(1).to_list()
+        raise InvalidInput(f"unknown {what} {bad[0]!r}")
+    return values
+
+
+def index(ids: Array, values: Array) -> tuple[Array, Array]:
+    """Each value's position among sorted, distinct ``ids``, and whether it is there (the
+    position of a missing value means nothing)."""
+    if ids.size == 0:
+        return np.zeros(values.size, dtype=np.int64), np.zeros(values.size, dtype=bool)
+    first = int(ids[0])
+    if int(ids[-1]) - first == ids.size - 1:  # ids are consecutive: no search at all
+        position = values - first
+        found = (position >= 0) & (position < ids.size)
+        return np.where(found, position, 0), found
+    if values.size > 1 and bool((values[1:] >= values[:-1]).all()):
+        # Sorted values: search only the head of each run of equal values.
+        heads = np.flatnonzero(np.append(True, values[1:] != values[:-1]))
+        at = np.searchsorted(ids, values[heads]).clip(0, ids.size - 1)
+        position = np.repeat(at, np.diff(np.append(heads, values.size)))
+    else:
+        position = np.searchsorted(ids, values).clip(0, ids.size - 1)
+    return position, ids[position] == values
+
+
+def lookup(keys: Array, values: Array, wanted: Array, *, missing: Any) -> tuple[Array, Array]:
+    """``values`` at ``wanted`` keys (``missing`` where absent), and whether each was found.
+    ``keys`` are distinct non-negative ints; a negative wanted key is never found."""
+    if keys.size == 0:
+        return np.full(wanted.size, missing, dtype=values.dtype), np.zeros(wanted.size, bool)
+    size = int(keys.max()) + 1
+    if size <= max(DENSE_FACTOR * wanted.size, DENSE_FLOOR):
+        slot = np.full(size + 1, -1, dtype=np.int64)  # the last slot: out of range
+        slot[keys] = np.arange(keys.size)
+        at = slot[np.where((wanted >= 0) & (wanted < size), wanted, size)]
+    else:
+        order = np.argsort(keys, kind="stable")
+        position = np.searchsorted(keys[order], wanted).clip(0, keys.size - 1)
+        at = np.where(keys[order][position] == wanted, order[position], -1)
+    found = at >= 0
+    return np.where(found, values[at.clip(0)], missing), found
+
+
+def groups(columns: list[Array]) -> tuple[Array, Array]:
+    """Rows with equal values in every column: the first row of each group, and each row's
+    group. Columns are packed into one int64 key (compacted when it would overflow)."""
+    rows = columns[0].size if columns else 0
+    if rows == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    key = np.zeros(rows, dtype=np.int64)
+    span = 1
+    for column in columns:
+        value = column.astype(np.int64, copy=False)
+        low = int(value.min())
+        width = int(value.max()) - low + 1
+        if span * width >= 1 << 62:
+            _, key = np.unique(key, return_inverse=True)
+            span = int(key.max()) + 1
+        key = key * width + (value - low)
+        span *= width
+    return dense_groups(key, span)
+
+
+def dense_groups(key: Array, span: int) -> tuple[Array, Array]:
+    """Groups of equal non-negative keys below ``span``: a representative row of each (the
+    first for np.unique, any row otherwise), and each row's group, in key order."""
+    if span <= max(DENSE_FACTOR * key.size, DENSE_FLOOR):
+        present = np.zeros(span, dtype=np.int64)
+        present[key] = 1
+        number = np.cumsum(present) - 1
+        group = number[key]
+        first = np.empty(int(number[-1]) + 1 if span else 0, dtype=np.int64)
+        first[group[::-1]] = np.arange(key.size - 1, -1, -1)
+        return first, group
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    return first, group.ravel()
+
+
+def bits(mask: Array) -> Array:
+    small = mask.astype(np.uint8)
+    return np.stack([(small & np.uint8(1 << h)) != 0 for h in range(H)])
+
+
+def span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def us(delta: timedelta) -> int:
+    return int(delta.total_seconds() * US)
+
+
+def exact_us(now: datetime) -> int:
+    delta = now.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
+
+
+def sorted_by(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    if frame.height < 2:
+        return frame
+    keys = [frame[c].cast(pl.Int64).to_numpy() for c in columns]
+    ok = np.ones(frame.height - 1, dtype=bool)
+    tied = np.ones(frame.height - 1, dtype=bool)
+    for key in keys:
+        ok &= ~tied | (key[1:] >= key[:-1])
+        tied &= key[1:] == key[:-1]
+    return frame if ok.all() else frame.sort(list(columns))
+
+
+def first(column: Array, where: Array, why: Reason) -> None:
+    """Record ``why`` where a row is stopped and has no earlier reason."""
+    if where.ndim == 0:
+        if not where:
+            return
+        where = np.ones(column.size, dtype=bool)
+    column[where & (column == 0)] = CODE[why]
