@@ -3,10 +3,11 @@
 Builds seeded frames with numpy (customers in a dozen time zones, some with quiet hours,
 preferred days and hours, pauses, do-not-contact; consents, suppressions, frequencies and three
 sends of history each), times ``apply_policy`` to its ``options`` and ``caps`` (what the optimiser
-reads), then the ``verdicts`` and ``blocked`` frames apart, and prints the process's peak
-resident memory (``ru_maxrss``). In the same run, a straightforward per-customer Python loop
-applying the same rules (consent, channel fit, suppression, relevance, caps, timing) to a sample
-of customers, scaled to the whole base, and the ratio.
+reads), then the ``verdicts`` and ``blocked`` frames apart, each with the process's peak resident
+memory so far (``ru_maxrss``), its CPU time and the load average (the machine is shared). In the
+same run, a straightforward per-customer Python loop applying the same rules (consent, channel
+fit, suppression, relevance, caps, timing) to a sample of customers, scaled to the whole base,
+and the ratio.
 
     python benchmarks/bench_policy.py                     # 1,000,000 customers
     python benchmarks/bench_policy.py --customers 100000  # a quick run
@@ -15,6 +16,7 @@ of customers, scaled to the whole base, and the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from datetime import UTC, datetime, timedelta
@@ -264,6 +266,16 @@ def loop_policy(frames: dict[str, pl.DataFrame], policy: ContactPolicy, now: dat
     return passed
 
 
+def _peak() -> float:
+    """The process's peak resident memory so far, in GB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -280,24 +292,32 @@ def main() -> None:
         f"{args.customers:,} customers in {time.perf_counter() - started:.1f} s"
     )
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = apply_policy(**frames, policy=policy, now=NOW)
     policy_seconds = time.perf_counter() - started
     options = result.options
     print(
-        f"apply_policy (options and caps): {policy_seconds:.2f} s; "
+        f"apply_policy (options and caps): {policy_seconds:.2f} s (CPU {_cpu() - cpu:.2f} s); "
         f"{options.height:,} options of {frames['candidates'].height * 4:,} "
-        f"(candidate, channel) pairs"
+        f"(candidate, channel) pairs; peak {_peak():.2f} GB"
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     verdicts = result.verdicts
     verdict_seconds = time.perf_counter() - started
-    print(f"verdicts: {verdict_seconds:.2f} s for {verdicts.height:,} candidates with no option")
+    print(
+        f"verdicts: {verdict_seconds:.2f} s (CPU {_cpu() - cpu:.2f} s) for {verdicts.height:,} "
+        f"candidates with no option; peak {_peak():.2f} GB"
+    )
     counts = verdicts.group_by("reason").len().sort("len", descending=True)
     print("  " + ", ".join(f"{r} {c:,}" for r, c in counts.iter_rows()))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     blocked = result.blocked
-    print(f"blocked: {time.perf_counter() - started:.2f} s for {blocked.height:,} rows")
+    print(
+        f"blocked: {time.perf_counter() - started:.2f} s (CPU {_cpu() - cpu:.2f} s) for "
+        f"{blocked.height:,} rows; peak {_peak():.2f} GB"
+    )
+    print(f"load average (1 min) on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}")
+    del blocked, verdicts, counts
 
     # Baseline: a per-customer loop on a sample, scaled.
     sample_ids = frames["customers"]["customer_id"].head(args.sample)
@@ -318,8 +338,7 @@ def main() -> None:
         f"({loop_passed:,} pass), scaled to {args.customers:,}: {scaled:.1f} s; "
         f"apply_policy is {scaled / policy_seconds:.1f}x faster"
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(f"peak resident memory of the process: {peak:.2f} GB")
+    print(f"peak resident memory of the process: {_peak():.2f} GB")
 
 
 if __name__ == "__main__":

@@ -125,13 +125,18 @@ def lookup(keys: Array, values: Array, wanted: Array, *, missing: Any) -> tuple[
         return np.full(wanted.size, missing, dtype=values.dtype), np.zeros(wanted.size, bool)
     size = int(keys.max()) + 1
     if size <= max(DENSE_FACTOR * wanted.size, DENSE_FLOOR):
-        slot = np.full(size + 1, -1, dtype=np.int64)  # the last slot: out of range
-        slot[keys] = np.arange(keys.size)
-        at = slot[np.where((wanted >= 0) & (wanted < size), wanted, size)]
-    else:
-        order = np.argsort(keys, kind="stable")
-        position = np.searchsorted(keys[order], wanted).clip(0, keys.size - 1)
-        at = np.where(keys[order][position] == wanted, order[position], -1)
+        # A table over the key space, its last slot for keys out of range.
+        table = np.full(size + 1, missing, dtype=values.dtype)
+        table[keys] = values
+        present = np.zeros(size + 1, dtype=bool)
+        present[keys] = True
+        slot = np.minimum(wanted, size)
+        if slot.size and slot.min() < 0:
+            slot = np.where(slot < 0, size, slot)
+        return table[slot], present[slot]
+    order = np.argsort(keys, kind="stable")
+    position = np.searchsorted(keys[order], wanted).clip(0, keys.size - 1)
+    at = np.where(keys[order][position] == wanted, order[position], -1)
     found = at >= 0
     return np.where(found, values[at.clip(0)], missing), found
 

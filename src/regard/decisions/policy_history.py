@@ -176,7 +176,9 @@ def held_by_customer_choices(
     """Pause, fatigue, minimum gap, topic frequency and digests: held until a later moment."""
     policy, now = run.policy, run.now
     key = run.key()
-    position, found = lookup(sent.keys, np.arange(sent.keys.size), key, missing=0)
+    position, found = lookup(
+        sent.keys, np.arange(sent.keys.size, dtype=np.int32), key, missing=np.int32(0)
+    )
     found &= run.topic >= 0
     last = np.where(found, sent.last[position] if sent.last.size else LONG_AGO, LONG_AGO)
     marketing = run.marketing
