@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +23,7 @@ from regard.config import BrandConfig, Choice, IdentityRules, PreferenceOptions,
 from regard.models import metadata
 from regard.store import migrate
 from regard.store.database import Store, open_store
+from tests.cli import Run
 
 _LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/regard_test"
 _TEST_KEYS = json.dumps({"t1": base64.b64encode(b"k" * 32).decode()})
@@ -149,3 +151,39 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 
 def dialect_of(url: str) -> str:
     return make_url(url).get_backend_name()
+
+
+@pytest.fixture
+def keys(store: Store) -> dict[str, str]:
+    """A write key (source ``app``) and a read key of the store, by scope."""
+    from tests.api import make_keys
+
+    return make_keys(store)
+
+
+@pytest.fixture
+def client(store: Store) -> Iterator[TestClient]:
+    """The app on the store, as an HTTP client."""
+    from regard.app import create_app
+
+    with TestClient(create_app(store)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Run:
+    """``regard`` run as a command on a migrated SQLite database with the test brand."""
+    from tests.cli import migrated_cli
+    from tests.preferences.test_commands import BRAND_TOML
+
+    return migrated_cli(tmp_path, BRAND_TOML, extra={"COLUMNS": "200"})
+
+
+@pytest.fixture
+def cli_store(cli: Run, tmp_path: Path) -> Iterator[Store]:
+    """The store the commands use, opened in this process to set the scene."""
+    opened = open_store(
+        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand_for_tests()
+    )
+    yield opened
+    opened.engine.dispose()

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from regard.commitment import service
-from regard.store.database import Store, open_store, unit_of_work
-from tests.cli import Run, migrated_cli
+from regard.store.database import Store, unit_of_work
+from tests.cli import Run
 from tests.commitment.test_service import LOYAL, OUTSIDER, T1, T2, WAVERING
-from tests.conftest import brand_for_tests, make_settings
 from tests.preferences.support import new_customer
-from tests.preferences.test_commands import BRAND_TOML
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Run:
-    return migrated_cli(tmp_path, BRAND_TOML, extra={"COLUMNS": "200"})
-
-
-@pytest.fixture
-def cli_store(cli: Run, tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(
-        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand_for_tests()
-    )
-    yield opened
-    opened.engine.dispose()
 
 
 def record(store: Store, customer_id: int, answers: dict[str, int], **kw: object) -> None:

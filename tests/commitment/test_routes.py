@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from regard.app import create_app
 from regard.commitment.models import SurveyResponse
-from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
+from tests.api import auth
 from tests.commitment.test_service import LOYAL, OUTSIDER, WAVERING
 from tests.preferences.support import new_customer
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def keys(store: Store) -> dict[str, str]:
-    with unit_of_work(store) as session:
-        write = create_key(session, name="app", scope="write", source="app").secret
-        read = create_key(session, name="reader", scope="read").secret
-    return {"write": write, "read": read}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def post(client: TestClient, key: str, customer_id: int, body: dict[str, Any]) -> Any:

@@ -11,7 +11,8 @@ from regard.preferences.service import ConsentChange
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints import triggers
 from tests.preferences.support import CUSTOMER, new_customer
-from tests.touchpoints.support import add_event, brand_with_touchpoints
+from tests.segments.support import add_event
+from tests.touchpoints.support import brand_with_touchpoints
 
 
 def _next_friday_noon() -> datetime:

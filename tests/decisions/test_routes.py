@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from regard.app import create_app
 from regard.decisions import repository
-from regard.privacy.service import create_key
 from regard.store.database import Store, unit_of_work
+from tests.api import auth
 from tests.decisions.support import NOW
 
 
@@ -19,18 +19,6 @@ from tests.decisions.support import NOW
 def client(store: Store, shop: dict[str, int]) -> Iterator[TestClient]:
     with TestClient(create_app(store)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def keys(store: Store) -> dict[str, str]:
-    with unit_of_work(store) as session:
-        write = create_key(session, name="app", scope="write", source="app").secret
-        read = create_key(session, name="reader", scope="read").secret
-    return {"write": write, "read": read}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_a_run_started_by_the_api_is_listed_with_its_decisions(

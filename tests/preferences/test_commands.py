@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,9 +12,8 @@ from sqlalchemy import text
 
 from regard.preferences import service
 from regard.preferences.service import ConsentChange, Origin, SettingChange
-from regard.store.database import Store, open_store, unit_of_work
+from regard.store.database import Store, unit_of_work
 from tests.cli import Run, migrated_cli
-from tests.conftest import brand_for_tests, make_settings
 from tests.preferences.support import new_customer
 
 BRAND_TOML = """\
@@ -40,16 +38,6 @@ languages = ["en", "nl"]
 @pytest.fixture
 def cli(tmp_path: Path) -> Run:
     return migrated_cli(tmp_path, BRAND_TOML)
-
-
-@pytest.fixture
-def cli_store(cli: Run, tmp_path: Path) -> Iterator[Store]:
-    """The store the commands use, opened in this process to set the scene."""
-    opened = open_store(
-        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand_for_tests()
-    )
-    yield opened
-    opened.engine.dispose()
 
 
 def record(store: Store, customer_id: int, when: datetime, *changes: ConsentChange) -> None:

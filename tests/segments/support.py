@@ -71,13 +71,21 @@ def add_purchases(store: Store, customer_id: int, *purchases: tuple[datetime, fl
         )
 
 
-def add_event(store: Store, customer_id: int, event_type: str, at: datetime) -> None:
+def add_event(
+    store: Store,
+    customer_id: int,
+    event_type: str,
+    at: datetime,
+    properties: dict[str, Any] | None = None,
+    *,
+    source: str = "web",
+) -> None:
     row = {
         "customer_id": customer_id,
         "type": event_type,
         "occurred_at": at,
         "message_id": uuid.uuid4().hex,
-        "properties": "{}",
+        "properties": json.dumps(properties or {}),
         "personal": None,
     }
     with unit_of_work(store) as session:
@@ -85,7 +93,7 @@ def add_event(store: Store, customer_id: int, event_type: str, at: datetime) -> 
             session,
             pl.DataFrame([row], schema=EVENT_FRAME_SCHEMA),
             vault=store.vault,
-            source="web",
+            source=source,
             received_at=datetime.now(UTC),
         )
 

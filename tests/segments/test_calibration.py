@@ -3,7 +3,6 @@ databases, and ``regard commitment calibrate`` as a person runs it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from regard.errors import InvalidInput
 from regard.segments import calibration
 from regard.segments.calibration import calibrate, calibrate_store, outcomes
 from regard.segments.options import RfmOptions
-from regard.store.database import Store, open_store, unit_of_work
-from tests.cli import Run, migrated_cli
-from tests.conftest import brand_for_tests, make_settings
-from tests.preferences.test_commands import BRAND_TOML
+from regard.store.database import Store, unit_of_work
+from tests.cli import Run
 
 ANSWERED = datetime(2024, 1, 10, 12, tzinfo=UTC)
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
@@ -361,20 +358,6 @@ def test_calibrate_store_on_an_empty_store_says_what_is_missing(store: Store) ->
         pytest.raises(InvalidInput, match="at least 50 users' responses"),
     ):
         calibrate_store(session, brand=store.brand, as_of=AS_OF)
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Run:
-    return migrated_cli(tmp_path, BRAND_TOML, extra={"COLUMNS": "200"})
-
-
-@pytest.fixture
-def cli_store(cli: Run, tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(
-        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand_for_tests()
-    )
-    yield opened
-    opened.engine.dispose()
 
 
 def test_the_command_prints_the_aucs_and_a_snippet_and_changes_no_config(

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regard.app import create_app
-from regard.privacy.service import create_key
 from regard.segments.language import parse, to_json
-from regard.store.database import Store, unit_of_work
+from regard.store.database import Store
+from tests.api import auth
 from tests.segments.support import AS_OF, KEEN, add_customer, segment_brand, small_base
 
 LATER = "2026-08-01T12:00:00+00:00"
@@ -29,18 +29,6 @@ def brand_store(store: Store) -> Store:
 def client(brand_store: Store) -> Iterator[TestClient]:
     with TestClient(create_app(brand_store)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def keys(store: Store) -> dict[str, str]:
-    with unit_of_work(store) as session:
-        write = create_key(session, name="app", scope="write", source="app").secret
-        read = create_key(session, name="reader", scope="read").secret
-    return {"write": write, "read": read}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def evaluate(client: TestClient, keys: dict[str, str], **body: Any) -> Any:

@@ -9,10 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from regard.app import create_app
-from regard.privacy.service import create_key
-from regard.store.database import Store, unit_of_work
+from regard.store.database import Store
+from tests.api import auth
 from tests.preferences.support import new_customer
-from tests.touchpoints.support import add_event, brand_with_touchpoints
+from tests.segments.support import add_event
+from tests.touchpoints.support import brand_with_touchpoints
 
 
 @pytest.fixture
@@ -20,18 +21,6 @@ def client(store: Store) -> Iterator[TestClient]:
     store.brand = brand_with_touchpoints()
     with TestClient(create_app(store)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def keys(store: Store) -> dict[str, str]:
-    with unit_of_work(store) as session:
-        write = create_key(session, name="app", scope="write", source="app").secret
-        read = create_key(session, name="reader", scope="read").secret
-    return {"write": write, "read": read}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_the_catalogue_lists_each_touchpoint_with_what_waits(

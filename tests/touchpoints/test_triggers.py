@@ -17,7 +17,8 @@ from regard.touchpoints import triggers
 from regard.touchpoints.models import Candidate
 from regard.touchpoints.options import ScheduleTrigger
 from tests.preferences.support import new_customer
-from tests.touchpoints.support import add_event, brand_with_touchpoints
+from tests.segments.support import add_event
+from tests.touchpoints.support import brand_with_touchpoints
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

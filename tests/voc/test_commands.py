@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from regard.store.database import Store, open_store
-from tests.cli import Run, migrated_cli
-from tests.conftest import brand_for_tests, make_settings
-from tests.preferences.test_commands import BRAND_TOML
+from regard.store.database import Store
+from tests.cli import Run
 from tests.voc.support import SECRET_WORDS, SEGMENT, seed
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Run:
-    return migrated_cli(tmp_path, BRAND_TOML, extra={"COLUMNS": "200"})
-
-
-@pytest.fixture
-def cli_store(cli: Run, tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(
-        make_settings(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path), brand=brand_for_tests()
-    )
-    yield opened
-    opened.engine.dispose()
 
 
 def rows(stdout: str) -> dict[str, str]:

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from regard.app import create_app
-from regard.privacy.service import create_key
-from regard.store.database import Store, unit_of_work
+from regard.store.database import Store
+from tests.api import auth
 from tests.voc.support import SECRET_WORDS, SEGMENT, seed
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def keys(store: Store) -> dict[str, str]:
-    with unit_of_work(store) as session:
-        write = create_key(session, name="app", scope="write", source="app").secret
-        read = create_key(session, name="reader", scope="read").secret
-    return {"write": write, "read": read}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_themes_with_counts_trends_groups_and_masked_quotes(
