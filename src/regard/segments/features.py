@@ -201,7 +201,7 @@ def read_features(
             and all(s.arguments[1] == rfm.amount_property for s in of_type if s.source == "sum")
         ):
             in_memory = purchases.rename({"amount": f"property:{rfm.amount_property}"})
-            frame = _join(frame, _event_measures(in_memory, of_type, as_of=as_of))
+            frame = _join(frame, event_measures(in_memory, of_type, as_of=as_of))
             continue
         types = rfm.purchase_event_types if event_type == PURCHASE else (event_type,)
         frame = _join(frame, _read_event_measures(session, of_type, types=types, as_of=as_of))
@@ -295,14 +295,14 @@ def _read_event_measures(
                 **{f"property:{name}": pl.String() for name in properties},
             },
         )
-        measures.append(_event_measures(events, windowed, as_of=as_of))
+        measures.append(event_measures(events, windowed, as_of=as_of))
     combined = measures[0]
     for measure in measures[1:]:
         combined = combined.join(measure, on="customer_id", how="full", coalesce=True)
     return combined
 
 
-def _event_measures(
+def event_measures(
     events: pl.DataFrame, specs: Sequence[FeatureSpec], *, as_of: datetime
 ) -> pl.DataFrame:
     """count/sum/last per customer from events (customer_id, occurred_at, property:<name>...)

@@ -98,7 +98,10 @@ def rfm_plan(
         .agg(
             pl.col("occurred_at").max().alias("last_at"),
             pl.len().cast(pl.Int64).alias("frequency"),
-            pl.col("amount").sum().alias("monetary"),
+            # Summed in whole cents: exact, so the same purchases give the same scores whatever
+            # order Polars adds them in (a float sum can differ in its last bit, and a customer
+            # tied on frequency would then flip across a quintile edge).
+            ((pl.col("amount") * 100).round().cast(pl.Int64).sum() / 100).alias("monetary"),
         )
     )
     # Each score ranks on its own measure, then on the other two, then on customer_id (the

@@ -26,6 +26,7 @@ from regard.segments.compile import CompiledSegment, compile_segment
 from regard.segments.language import parse
 from regard.segments.lifecycle import lifecycle_plan
 from regard.segments.models import SegmentRun
+from regard.segments.options import SegmentOptions
 from regard.segments.rfm import rfm_plan, utc_instant
 from regard.segments.schema import (
     COMMITMENT_GROUPS,
@@ -112,13 +113,7 @@ def evaluate_segments(
     options = brand.segments
     customers = features.read_customers(session)
     purchases = features.read_purchases(session, options=options.rfm, as_of=as_of)
-    # One collect for both engines, so Polars runs them side by side.
-    scores, stages = pl.collect_all(
-        [
-            rfm_plan(purchases, customers, as_of=as_of, options=options.rfm),
-            lifecycle_plan(purchases, customers, as_of=as_of, options=options.lifecycle),
-        ]
-    )
+    scores, stages = engine_columns(purchases, customers, as_of=as_of, options=options)
     commitment = score_and_remember(session, brand=brand, at=as_of).select(
         pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
     )
@@ -166,6 +161,25 @@ def evaluate_segments(
     ]
     repository.add_runs(session, runs)
     return list_segments(session, brand=brand, names=chosen)
+
+
+def engine_columns(
+    purchases: pl.DataFrame, customers: pl.DataFrame, *, as_of: datetime, options: SegmentOptions
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """RFM (rfm_group, r, f, m) and lifecycle (stage) of every customer, in one collect so that
+    Polars runs both side by side; only the columns segments read are computed (the lifecycle's
+    reason sentences, say, are left out of the plan)."""
+    scores, stages = pl.collect_all(
+        [
+            rfm_plan(purchases, customers, as_of=as_of, options=options.rfm).select(
+                "rfm_group", "r", "f", "m"
+            ),
+            lifecycle_plan(purchases, customers, as_of=as_of, options=options.lifecycle).select(
+                "stage"
+            ),
+        ]
+    )
+    return scores, stages
 
 
 def list_segments(
