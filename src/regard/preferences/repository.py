@@ -57,13 +57,15 @@ def lock_new_chain(
     """The customer's first profile row (or the one a simultaneous change just made), locked."""
     enter_write(session)
     session.execute(
-        upsert(session, PreferenceProfile).values(
+        upsert(session, PreferenceProfile)
+        .values(
             customer_id=customer_id,
             settings={},
             head_seq=head_seq,
             head_hash=head_hash,
             updated_at=at,
-        ).on_conflict_do_nothing(index_elements=["customer_id"]),
+        )
+        .on_conflict_do_nothing(index_elements=["customer_id"]),
         execution_options={"synchronize_session": False},
     )
     profile = lock_existing_chain(session, customer_id)
