@@ -16,49 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from regard.decisions.engine import decide
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget
-from tests.decisions.test_policy import (
-    CANDIDATE_SCHEMA,
-    CONSENT_SCHEMA,
-    CUSTOMER_SCHEMA,
-    FREQUENCY_SCHEMA,
-    HISTORY_SCHEMA,
-    SUPPRESSION_SCHEMA,
-    TOPICS,
-)
-from tests.decisions.test_policy_properties import worlds
+from tests.decisions.test_policy_properties import world_frames, worlds
 
 CHANNELS = ("email", "sms", "push", "voice", "postal")
-
-
-def inputs_of(world: dict[str, Any]) -> EngineInputs:
-    """The policy tests' random world as the engine's inputs."""
-    pairs = world["touchpoint_channels"]
-    return EngineInputs(
-        candidates=pl.DataFrame(world["candidates"], schema=CANDIDATE_SCHEMA),
-        touchpoint_channels=pl.DataFrame(
-            {"touchpoint": [p[0] for p in pairs], "channel": [p[1] for p in pairs]},
-            schema={"touchpoint": pl.String, "channel": pl.String},
-        ),
-        topics=pl.DataFrame(
-            {
-                "topic": list(TOPICS),
-                "importance": [importance for importance, _ in TOPICS.values()],
-                "basis": [basis for _, basis in TOPICS.values()],
-            }
-        ),
-        customers=pl.DataFrame(world["customers"], schema=CUSTOMER_SCHEMA),
-        frequencies=pl.DataFrame(world["frequencies"], schema=FREQUENCY_SCHEMA),
-        consents=pl.DataFrame(world["consents"], schema=CONSENT_SCHEMA),
-        suppressions=pl.DataFrame(world["suppressions"], schema=SUPPRESSION_SCHEMA),
-        history=pl.DataFrame(world["history"], schema=HISTORY_SCHEMA),
-    )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_sends_are_allowed_options_within_every_cap(world: dict[str, Any]) -> None:
     result = decide(
-        inputs_of(world),
+        EngineInputs(**world_frames(world)),
         policy=world["policy"],
         budgets={"sms": ChannelBudget(capacity=1)},
         now=world["now"],

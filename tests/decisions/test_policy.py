@@ -179,26 +179,50 @@ def run(
         for channel in channels.get(touchpoint, ("email", "sms"))
     ]
     return apply_policy(
-        candidates=pl.DataFrame(candidates, schema=CANDIDATE_SCHEMA),
-        touchpoint_channels=pl.DataFrame(
+        **frames(
+            candidates,
+            pairs=pairs,
+            customers=customers or [customer()],
+            frequencies=frequencies,
+            consents=consents,
+            suppressions=suppressions,
+            history=history,
+        ),
+        policy=policy or ContactPolicy(),
+        now=now,
+    )
+
+
+def frames(
+    candidates: Sequence[Mapping[str, Any]],
+    *,
+    pairs: Sequence[tuple[str, str]],
+    customers: Sequence[Mapping[str, Any]],
+    frequencies: Sequence[Mapping[str, Any]] = (),
+    consents: Sequence[Mapping[str, Any]] = (),
+    suppressions: Sequence[Mapping[str, Any]] = (),
+    history: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, pl.DataFrame]:
+    """The policy's input frames from rows, over the test catalogue of ``TOPICS``."""
+    return {
+        "candidates": pl.DataFrame(list(candidates), schema=CANDIDATE_SCHEMA),
+        "touchpoint_channels": pl.DataFrame(
             {"touchpoint": [p[0] for p in pairs], "channel": [p[1] for p in pairs]},
             schema={"touchpoint": pl.String, "channel": pl.String},
         ),
-        topics=pl.DataFrame(
+        "topics": pl.DataFrame(
             {
                 "topic": list(TOPICS),
                 "importance": [i for i, _b in TOPICS.values()],
                 "basis": [b for _i, b in TOPICS.values()],
             }
         ),
-        customers=pl.DataFrame(customers or [customer()], schema=CUSTOMER_SCHEMA),
-        frequencies=pl.DataFrame(list(frequencies), schema=FREQUENCY_SCHEMA),
-        consents=pl.DataFrame(list(consents), schema=CONSENT_SCHEMA),
-        suppressions=pl.DataFrame(list(suppressions), schema=SUPPRESSION_SCHEMA),
-        history=pl.DataFrame(list(history), schema=HISTORY_SCHEMA),
-        policy=policy or ContactPolicy(),
-        now=now,
-    )
+        "customers": pl.DataFrame(list(customers), schema=CUSTOMER_SCHEMA),
+        "frequencies": pl.DataFrame(list(frequencies), schema=FREQUENCY_SCHEMA),
+        "consents": pl.DataFrame(list(consents), schema=CONSENT_SCHEMA),
+        "suppressions": pl.DataFrame(list(suppressions), schema=SUPPRESSION_SCHEMA),
+        "history": pl.DataFrame(list(history), schema=HISTORY_SCHEMA),
+    }
 
 
 def sends(result: PolicyResult) -> list[tuple[int, str, datetime]]:

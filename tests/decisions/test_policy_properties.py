@@ -18,15 +18,7 @@ from hypothesis import strategies as st
 
 from regard.decisions.policy import PolicyResult, apply_policy
 from regard.decisions.policy_options import Cap, ContactPolicy
-from tests.decisions.test_policy import (
-    CANDIDATE_SCHEMA,
-    CONSENT_SCHEMA,
-    CUSTOMER_SCHEMA,
-    FREQUENCY_SCHEMA,
-    HISTORY_SCHEMA,
-    SUPPRESSION_SCHEMA,
-    TOPICS,
-)
+from tests.decisions.test_policy import TOPICS, frames
 
 CHANNELS = ("email", "sms", "push", "voice", "postal")
 ZONES = (
@@ -156,29 +148,21 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def apply(world: dict[str, Any]) -> PolicyResult:
-    pairs = world["touchpoint_channels"]
-    return apply_policy(
-        candidates=pl.DataFrame(world["candidates"], schema=CANDIDATE_SCHEMA),
-        touchpoint_channels=pl.DataFrame(
-            {"touchpoint": [p[0] for p in pairs], "channel": [p[1] for p in pairs]},
-            schema={"touchpoint": pl.String, "channel": pl.String},
-        ),
-        topics=pl.DataFrame(
-            {
-                "topic": list(TOPICS),
-                "importance": [i for i, _b in TOPICS.values()],
-                "basis": [b for _i, b in TOPICS.values()],
-            }
-        ),
-        customers=pl.DataFrame(world["customers"], schema=CUSTOMER_SCHEMA),
-        frequencies=pl.DataFrame(world["frequencies"], schema=FREQUENCY_SCHEMA),
-        consents=pl.DataFrame(world["consents"], schema=CONSENT_SCHEMA),
-        suppressions=pl.DataFrame(world["suppressions"], schema=SUPPRESSION_SCHEMA),
-        history=pl.DataFrame(world["history"], schema=HISTORY_SCHEMA),
-        policy=world["policy"],
-        now=world["now"],
+def world_frames(world: dict[str, Any]) -> dict[str, pl.DataFrame]:
+    """The random world's rows as the policy's input frames."""
+    return frames(
+        world["candidates"],
+        pairs=world["touchpoint_channels"],
+        customers=world["customers"],
+        frequencies=world["frequencies"],
+        consents=world["consents"],
+        suppressions=world["suppressions"],
+        history=world["history"],
     )
+
+
+def apply(world: dict[str, Any]) -> PolicyResult:
+    return apply_policy(**world_frames(world), policy=world["policy"], now=world["now"])
 
 
 def latest_state(world: dict[str, Any], customer: int, topic: str, channel: str) -> str | None:
