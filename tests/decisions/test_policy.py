@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from regard.decisions.optimiser import optimise
+from regard.decisions.optimiser import OPTION_COLUMNS, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
 from regard.decisions.policy_options import Cap, ContactPolicy
 from regard.decisions.reasons import sentence
@@ -731,17 +731,7 @@ def test_options_feed_the_optimiser() -> None:
     )
     plan = optimise(result.options, result.caps, {})
     assert set(plan.chosen["candidate_id"].to_list()) == {1, 2}
-    assert result.options.columns[:9] == [
-        "customer_id",
-        "candidate_id",
-        "channel",
-        "send_at",
-        "value",
-        "cost",
-        "penalty",
-        "promotional",
-        "exempt",
-    ]
+    assert result.options.columns[: len(OPTION_COLUMNS)] == list(OPTION_COLUMNS)
 
 
 def test_frames_lacking_a_column_are_refused() -> None:
