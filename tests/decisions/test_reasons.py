@@ -27,6 +27,7 @@ def test_held_reasons_are_those_that_may_pass_later() -> None:
         "cap",
         "digest",
         "one-voice",
+        "outvalued",
     }
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from regard.decisions import preview, repository, service
 from regard.decisions.models import Decision, OutboxMessage
+from regard.decisions.reasons import sentence
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
 from tests.decisions.support import NEWSLETTER_DAY, NOW, newsletter
@@ -124,3 +125,21 @@ def test_a_campaign_preview_keeps_nothing(store: Store, shop: dict[str, int]) ->
     assert after == before
     assert decisions(store) == []
     assert found.audience == 0  # nobody is in lifecycle:active
+
+
+def test_a_candidate_whose_touchpoint_left_the_catalogue_is_dropped(
+    store: Store, shop: dict[str, int]
+) -> None:
+    store.brand = store.brand.model_copy(
+        update={"touchpoints": tuple(t for t in store.brand.touchpoints if t.name != "order_ready")}
+    )
+
+    report = service.run_engine(store, now=NOW)
+
+    assert report.reasons == {("order_ready", "dropped", "touchpoint-removed"): 2}
+    assert outbox(store) == []
+    with unit_of_work(store) as session:
+        (decision, *_) = repository.decisions_of(session, touchpoint="order_ready")
+        assert sentence(decision.outcome, decision.reason, decision.params, name="Ana") == (
+            "Dropped: The touchpoint is no longer in the catalogue."
+        )

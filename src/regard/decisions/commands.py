@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
@@ -16,14 +17,16 @@ from sqlalchemy.orm import Session
 from regard import runtime, terminal
 from regard.customers.models import Customer
 from regard.decisions import preview, repository, service
+from regard.decisions.reasons import sentence
 from regard.preferences import views
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints import triggers
 from regard.touchpoints.commands import print_triggered
-from regard.touchpoints.options import parse_duration
+from regard.touchpoints.options import Duration
 
 decisions_app = typer.Typer(no_args_is_help=True)
 console = terminal.console()
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(Duration)
 _AS_OF = typer.Option(None, "--as-of", help="As at this ISO date and time (UTC if no zone); now.")
 
 
@@ -117,11 +120,12 @@ def run(
     """Run the triggers and the engine now and then every few minutes; a run never overlaps
     another (on this machine or any other sharing the database)."""
     store = runtime.store()
-    pause = parse_duration(every) if every else store.brand.engine.every
-    if not hasattr(pause, "total_seconds"):
+    try:
+        pause = _DURATION.validate_python(every) if every else store.brand.engine.every
+    except ValidationError:
         raise typer.BadParameter(
             f"{every!r} is not a duration such as 5m or 1h", param_hint="--every"
-        )
+        ) from None
     while True:
         run_once(store, now=datetime.now(UTC))
         if once:
@@ -197,7 +201,7 @@ def list_(
                 escape(decision.touchpoint),
                 decision.outcome,
                 escape(
-                    service.describe(
+                    sentence(
                         decision.outcome,
                         decision.reason,
                         decision.params,

@@ -29,9 +29,9 @@ from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget, Plan, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
 from regard.decisions.policy_options import ContactPolicy
+from regard.decisions.reasons import Reason
 
 CHOSEN = "chosen"
-OUTVALUED = "outvalued"
 # An outvalued candidate is looked at again in the next run, not before this.
 RETRY_OUTVALUED = timedelta(hours=1)
 
@@ -119,7 +119,7 @@ def decide(
             pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
             pl.lit(None, dtype=pl.Float64).alias("value"),
             pl.lit("held").alias("outcome"),
-            pl.lit(OUTVALUED).alias("reason"),
+            pl.lit(Reason.OUTVALUED.value).alias("reason"),
             pl.concat_str(pl.lit('{"topic": "'), pl.col("topic"), pl.lit('"}')).alias("params"),
             pl.lit(now + RETRY_OUTVALUED, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
             pl.lit(None, dtype=pl.String).alias("digest"),

@@ -45,6 +45,9 @@ class Reason(StrEnum):
     CAP = "cap"  # a brand-wide cap is used up for this window
     DIGEST = "digest"  # bundled into the customer's next digest
     ONE_VOICE = "one-voice"  # a more valuable message on the same topic goes in this run
+    # The engine's own, after the policy: listed last so the policy's codes keep their numbers.
+    OUTVALUED = "outvalued"  # held: other sends were worth more within the caps and capacities
+    TOUCHPOINT_REMOVED = "touchpoint-removed"  # dropped: its touchpoint left the catalogue
 
 
 HELD_REASONS = frozenset(
@@ -56,6 +59,7 @@ HELD_REASONS = frozenset(
         Reason.CAP,
         Reason.DIGEST,
         Reason.ONE_VOICE,
+        Reason.OUTVALUED,
     }
 )
 CHANNEL_WORDS = {
@@ -205,6 +209,10 @@ _SENTENCES: dict[Reason, _Template] = {
     Reason.ONE_VOICE: lambda who, p: (
         f"a more valuable message about {_topic(p)} goes to {who} in this run"
     ),
+    Reason.OUTVALUED: lambda who, p: (
+        f"other messages were worth more within {who}'s limits and the channel's capacity this run"
+    ),
+    Reason.TOUCHPOINT_REMOVED: lambda who, p: "the touchpoint is no longer in the catalogue",
 }
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from regard.decisions import preview, repository, service
+from regard.decisions.reasons import sentence
 from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["decisions"])
@@ -102,7 +103,7 @@ def list_decisions(
             value=d.value,
             reason=d.reason,
             params=d.params,
-            sentence=service.describe(d.outcome, d.reason, d.params, name=None),
+            sentence=sentence(d.outcome, d.reason, d.params, name=None),
             decided_at=d.decided_at,
         )
         for d in found

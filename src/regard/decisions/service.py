@@ -27,13 +27,11 @@ from regard.decisions import engine, repository
 from regard.decisions.inputs import catalogue_frames, due_candidates, read_inputs
 from regard.decisions.models import DecisionRun
 from regard.decisions.optimiser import ChannelBudget
-from regard.decisions.reasons import sentence
+from regard.decisions.reasons import Reason
 from regard.errors import Conflict
+from regard.segments.repository import fetch_frame
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
-
-# A candidate whose touchpoint is no longer in the catalogue.
-REMOVED = "touchpoint-removed"
 
 
 class EngineBusy(Conflict):
@@ -65,18 +63,6 @@ class RunReport:
     @property
     def gap(self) -> float:
         return (self.bound - self.value) / self.bound if self.bound > 0 else 0.0
-
-
-def describe(outcome: str, reason: str, params: dict[str, object], *, name: str | None) -> str:
-    """The decision's sentence for a person."""
-    if reason == REMOVED:
-        return f"{outcome.capitalize()}: the touchpoint is no longer in the catalogue."
-    if reason == engine.OUTVALUED:
-        return (
-            f"{outcome.capitalize()}: other messages were worth more within "
-            f"{name or 'the customer'}'s limits and the channel's capacity this run."
-        )
-    return sentence(outcome, reason, params, name=name)
 
 
 def budgets_of(brand: BrandConfig) -> dict[str, ChannelBudget]:
@@ -116,9 +102,7 @@ def decide_due(session: Session, *, brand: BrandConfig, now: datetime) -> RunRep
     due = due_candidates(now)
     inputs = read_inputs(session, brand=brand, now=now, candidate_ids=due)
     result = engine.decide(inputs, policy=brand.policy, budgets=budgets_of(brand), now=now)
-    decisions = pl.concat(
-        [result.decisions, _removed(session, due, inputs.candidates)], how="vertical_relaxed"
-    )
+    decisions = pl.concat([result.decisions, _removed(session, due, brand)], how="vertical_relaxed")
     queued = _write(session, decisions, run=run, brand=brand, now=now)
     counts = dict(decisions.group_by("outcome").len().iter_rows())
     run.status = "done"
@@ -148,27 +132,22 @@ def decide_due(session: Session, *, brand: BrandConfig, now: datetime) -> RunRep
     )
 
 
-def _removed(session: Session, due: Any, known: pl.DataFrame) -> pl.DataFrame:
-    """Decisions dropping the due candidates whose touchpoint left the catalogue."""
-    rows = session.execute(
+def _removed(session: Session, due: Any, brand: BrandConfig) -> pl.DataFrame:
+    """Decisions dropping the due candidates whose touchpoint left the catalogue (asked of the
+    database, so only those few come back)."""
+    names = [touchpoint.name for touchpoint in brand.touchpoints]
+    gone = fetch_frame(
+        session,
         select(Candidate.id, Candidate.customer_id, Candidate.touchpoint).where(
-            Candidate.id.in_(due)
-        )
-    ).all()
-    seen = set(known["candidate_id"].to_list())
-    gone = [
-        {
-            "candidate_id": candidate_id,
-            "customer_id": customer_id,
-            "touchpoint": touchpoint,
-            "outcome": "dropped",
-            "reason": REMOVED,
-            "params": json.dumps({"touchpoint": touchpoint}),
-        }
-        for candidate_id, customer_id, touchpoint in rows
-        if candidate_id not in seen
-    ]
-    return pl.DataFrame(gone, schema=engine.DECISION_SCHEMA)
+            Candidate.id.in_(due), Candidate.touchpoint.not_in(names)
+        ),
+        {"candidate_id": pl.Int64(), "customer_id": pl.Int64(), "touchpoint": pl.String()},
+    )
+    return gone.with_columns(
+        pl.lit("dropped").alias("outcome"),
+        pl.lit(Reason.TOUCHPOINT_REMOVED.value).alias("reason"),
+        pl.format('{{"touchpoint": "{}"}}', "touchpoint").alias("params"),
+    ).match_to_schema(engine.DECISION_SCHEMA, missing_columns="insert")
 
 
 def _write(
