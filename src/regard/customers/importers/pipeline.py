@@ -43,14 +43,10 @@ _LOOKUP_CACHE_LIMIT = 1_000_000
 
 
 @dataclass
-class ImportSummary:
-    """What an import did. ``duplicates`` changed nothing because it was already known."""
+class FileSummary:
+    """What reading one file came to: rows read, rejected, how long, and where the rejects are."""
 
     rows: int = 0
-    imported: int = 0
-    created: int = 0
-    merged: int = 0
-    duplicates: int = 0
     rejected: int = 0
     seconds: float = 0.0
     rejects_path: Path | None = None
@@ -58,6 +54,16 @@ class ImportSummary:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ImportSummary(FileSummary):
+    """What an import did. ``duplicates`` changed nothing because it was already known."""
+
+    imported: int = 0
+    created: int = 0
+    merged: int = 0
+    duplicates: int = 0
 
 
 class RejectsFile:
@@ -92,19 +98,11 @@ class RejectsFile:
 
 
 @dataclass
-class RecordFileSummary:
+class RecordFileSummary(FileSummary):
     """What an import of records (consents, survey answers) from a file did."""
 
-    rows: int = 0
     recorded: int = 0
     unchanged: int = 0
-    rejected: int = 0
-    seconds: float = 0.0
-    rejects_path: Path | None = None
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
 # What one batch of records came to: recorded, unchanged, and each bad record's index and reason.
