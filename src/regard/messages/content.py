@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import formatdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +29,13 @@ class EmailContent:
     headers: tuple[tuple[str, str], ...] = ()
 
     def as_message(self) -> EmailMessage:
+        """The message as it goes on the wire; ``Date`` is the moment of sending."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = self.to
         message["Subject"] = self.subject
         message["Message-ID"] = self.message_id
+        message["Date"] = formatdate(usegmt=True)
         for name, value in self.headers:
             message[name] = value
         message.set_content(self.text)
