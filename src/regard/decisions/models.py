@@ -59,15 +59,24 @@ class Decision(Base):
 
 
 class OutboxMessage(Base):
-    """A message decided on, waiting to be written and delivered (the delivery side claims it).
+    """A message decided on, waiting to be written and delivered; delivery workers claim it.
 
     ``idempotency_key`` is unique: a message is queued once, whatever crashes in between.
+
+    Its life: ``queued`` until due; ``sending`` while a worker holds it (until ``lease_until``);
+    then ``sent``, ``retry`` (a temporary failure, due again at ``due_at``), ``failed`` (the dead
+    letter, with ``last_error``), ``cancelled`` (consent withdrawn or the address suppressed
+    before sending) or ``ambiguous`` (the provider may have taken it: a worker died or lost the
+    answer in the instant after handing it over).
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_outbox_status", "status", "send_at"),
+        Index("ix_outbox_due", "status", "due_at"),
+        Index("ix_outbox_provider_id", "provider_id"),
+        Index("ix_outbox_customer_id", "customer_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -78,10 +87,22 @@ class OutboxMessage(Base):
     topic: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(String(120))
+    # The moment the engine chose; ``due_at`` starts there and moves with each retry.
     send_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # queued until delivery takes it.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The Message-ID (email) or our id (other channels): the same on every attempt.
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    # The provider's id for the message, to match its status callbacks.
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why the last attempt failed, in words without personal data.
+    last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EngineLock(Base):

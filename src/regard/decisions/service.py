@@ -214,6 +214,7 @@ def _write(
                 "channel": row["channel"],
                 "content": content,
                 "send_at": row["send_at"],
+                "due_at": row["send_at"],
                 "status": "queued",
                 "created_at": now,
             },
