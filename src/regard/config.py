@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regard.decisions.options import EngineOptions
 from regard.decisions.policy_options import ContactPolicy
+from regard.delivery.options import DeliveryOptions
 from regard.errors import ConfigurationError
 from regard.segments.options import SegmentOptions
 from regard.touchpoints.options import TouchpointDefinition
@@ -410,6 +411,7 @@ class BrandConfig(BaseModel):
     touchpoints: tuple[TouchpointDefinition, ...] = ()
     policy: ContactPolicy = ContactPolicy()
     engine: EngineOptions = EngineOptions()
+    delivery: DeliveryOptions = DeliveryOptions()
 
     @field_validator("topics")
     @classmethod
