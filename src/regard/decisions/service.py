@@ -201,7 +201,8 @@ def _write(
             key = f"digest:{row['customer_id']}:{row['channel']}:{row['send_at']:%Y%m%dT%H%M}"
             content, touchpoint = f"digest-{digest}", "digest"
         else:
-            key = f"candidate:{row['candidate_id']}"
+            # (customer, candidate, channel): one message per candidate and channel, ever.
+            key = f"candidate:{row['customer_id']}:{row['candidate_id']}:{row['channel']}"
             content, touchpoint = row["content"], row["touchpoint"]
         outbox.setdefault(
             key,
