@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -27,6 +28,7 @@ from regard.decisions.options import EngineOptions
 from regard.decisions.policy_options import ContactPolicy
 from regard.delivery.options import DeliveryOptions
 from regard.errors import ConfigurationError
+from regard.messages.options import MessageOptions
 from regard.segments.options import SegmentOptions
 from regard.touchpoints.options import TouchpointDefinition
 
@@ -75,17 +77,55 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
+    # A CA bundle to trust for the SMTP server's certificate (a server with a private CA).
+    smtp_ca_file: Path | None = None
+    # The name Regard gives in EHLO; empty: this machine's host name (no DNS look-up).
+    smtp_helo_name: str = ""
+    # Seconds to wait for the SMTP server at each step before the send counts as failed for now.
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
     mail_from: str = "preferences@regard.invalid"
     mail_dir: Path = Path("mail-outbox")
     # Shared secret of the SMS provider's inbound webhook (HMAC-SHA256 of the body).
     sms_webhook_secret: SecretStr = SecretStr("")
+    # JSON object {"sms": "key", "push": "key", "voice": "key"}: the HMAC key that signs what
+    # Regard posts to each channel's provider, and checks what the provider posts back.
+    provider_secrets: SecretStr = SecretStr("")
+
+    _PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset({"changeme", "change-me", "secret", "todo"})
 
     @field_validator("encryption_keys", "blind_index_key", "smtp_password", "sms_webhook_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value().strip().lower() in {"changeme", "change-me", "secret", "todo"}:
+        if value.get_secret_value().strip().lower() in cls._PLACEHOLDERS:
             raise ValueError("is a placeholder; set a real key")
         return value
+
+    @field_validator("provider_secrets")
+    @classmethod
+    def _provider_secrets_shape(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value().strip()
+        if not raw:
+            return value
+        try:
+            keys = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError('must be a JSON object, e.g. {"sms": "..."}') from exc
+        if not isinstance(keys, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+        ):
+            raise ValueError('must be a JSON object of channel to key, e.g. {"sms": "..."}')
+        for channel, key in keys.items():
+            if channel not in ("sms", "push", "voice"):
+                raise ValueError(f"names {channel!r}; providers serve sms, push and voice")
+            if not key.strip() or key.strip().lower() in cls._PLACEHOLDERS:
+                raise ValueError(f"the {channel} key is empty or a placeholder; set a real key")
+        return value
+
+    def provider_secret(self, channel: str) -> str:
+        """The signing key of ``channel``'s provider; empty when none is set."""
+        raw = self.provider_secrets.get_secret_value().strip()
+        keys: dict[str, str] = json.loads(raw) if raw else {}
+        return keys.get(channel, "")
 
     def require_production_keys(self) -> None:
         """Production reads keys from settings, never from a file it made itself."""
@@ -412,6 +452,7 @@ class BrandConfig(BaseModel):
     policy: ContactPolicy = ContactPolicy()
     engine: EngineOptions = EngineOptions()
     delivery: DeliveryOptions = DeliveryOptions()
+    messages: MessageOptions = MessageOptions()
 
     @field_validator("topics")
     @classmethod
