@@ -9,6 +9,8 @@ from regard.commitment import models as commitment_models
 from regard.commitment import service as commitment_service
 from regard.customers import models as customers_models
 from regard.decisions import models as decisions_models
+from regard.delivery import feedback as delivery_feedback
+from regard.delivery import models as delivery_models
 from regard.preferences import models as preferences_models
 from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
@@ -24,6 +26,8 @@ __all__ = [
     "commitment_service",
     "customers_models",
     "decisions_models",
+    "delivery_feedback",
+    "delivery_models",
     "metadata",
     "preferences_models",
     "preferences_service",

@@ -15,6 +15,12 @@ per frame, joined on the candidates in the database, never one customer at a tim
   implied consent) and the brand's region.
 - **History**: what was decided as sent in the last ``HISTORY_DAYS`` days, with its topic and
   importance, counted by the caps, gaps and fatigue.
+  ``engaged`` is true once the message was opened, clicked or replied to; false once it was
+  sent ``ENGAGEMENT_WAIT`` ago without any of those (ignored, which fatigue counts); null
+  before that or when it never left (unknown).
+- **Suppressions**: the channels delivery feedback suppressed (a hard bounce, a complaint).
+  Engagement and suppressions are read from delivery's tables: feedback flowing back from
+  act to decide, the one place this module looks to its right in the data flow.
 """
 
 from __future__ import annotations
@@ -30,14 +36,17 @@ from sqlalchemy.orm import Session
 
 from regard.config import BrandConfig
 from regard.customers.models import Customer, Event, Identity
-from regard.decisions.models import Decision
+from regard.decisions.models import Decision, OutboxMessage
 from regard.decisions.policy_options import CHANNEL_ORDER
+from regard.delivery import feedback_repository
 from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
 from regard.segments.models import SegmentMembership
 from regard.segments.repository import fetch_frame
 from regard.touchpoints.models import Candidate
 
 HISTORY_DAYS = 60
+# How long a sent message may go without an open, click or reply before it counts as ignored.
+ENGAGEMENT_WAIT = timedelta(days=3)
 INTEREST_MATCH = 0.9
 NOT_THEIR_INTEREST = 0.1
 _TIMESTAMP = pl.Datetime("us", "UTC")
@@ -160,15 +169,19 @@ def read_inputs(
                 "occurred_at": _TIMESTAMP,
             },
         ),
-        suppressions=pl.DataFrame(
-            schema={
+        suppressions=fetch_frame(
+            session,
+            feedback_repository.suppressions_of(who),
+            {
                 "customer_id": pl.Int64(),
                 "channel": pl.String(),
                 "reason": pl.String(),
                 "at": _TIMESTAMP,
-            }
+            },
         ),
-        history=_history(session, brand=brand, who=who, since=now - timedelta(HISTORY_DAYS)),
+        history=_history(
+            session, brand=brand, who=who, since=now - timedelta(HISTORY_DAYS), now=now
+        ),
     )
 
 
@@ -362,17 +375,24 @@ def _frequencies(settings: dict[int, dict[str, Any]]) -> pl.DataFrame:
 
 
 def _history(
-    session: Session, *, brand: BrandConfig, who: Select[Any], since: datetime
+    session: Session, *, brand: BrandConfig, who: Select[Any], since: datetime, now: datetime
 ) -> pl.DataFrame:
-    sent = fetch_frame(
+    engagement = feedback_repository.first_engagement().subquery()
+    rows = fetch_frame(
         session,
         select(
+            Decision.id,
             Decision.customer_id,
             Decision.candidate_id,
             Decision.touchpoint,
             Decision.channel,
             Decision.send_at,
-        ).where(
+            OutboxMessage.sent_at,
+            engagement.c.engaged_at,
+        )
+        .outerjoin(OutboxMessage, OutboxMessage.decision_id == Decision.id)
+        .outerjoin(engagement, engagement.c.outbox_id == OutboxMessage.id)
+        .where(
             and_(
                 Decision.customer_id.in_(who),
                 Decision.outcome == "sent",
@@ -380,16 +400,45 @@ def _history(
             )
         ),
         {
+            "decision_id": pl.Int64(),
             "customer_id": pl.Int64(),
             "candidate_id": pl.Int64(),
             "touchpoint": pl.String(),
             "channel": pl.String(),
             "sent_at": _TIMESTAMP,
+            "left_at": _TIMESTAMP,
+            "engaged_at": _TIMESTAMP,
         },
+    )
+    # A decision has one message per channel; should it have more, any engagement counts.
+    engaged = (
+        pl.when(pl.col("engaged_at").is_not_null() & (pl.col("engaged_at") <= now))
+        .then(True)
+        .when(pl.col("left_at").is_not_null() & (pl.col("left_at") <= now - ENGAGEMENT_WAIT))
+        .then(False)
+        .otherwise(None)
+    )
+    sent = (
+        rows.with_columns(engaged.alias("engaged"))
+        .group_by("decision_id", maintain_order=True)
+        .agg(
+            pl.col("customer_id", "candidate_id", "touchpoint", "channel", "sent_at").first(),
+            pl.col("engaged").max(),
+        )
+        .drop("decision_id")
     )
     touchpoints, _, topics = catalogue_frames(brand)
     return (
         sent.join(touchpoints.select("touchpoint", "topic"), on="touchpoint", how="left")
         .join(topics.select("topic", "importance"), on="topic", how="left")
-        .with_columns(pl.lit(None, dtype=pl.Boolean).alias("engaged"))
+        .select(
+            "customer_id",
+            "candidate_id",
+            "touchpoint",
+            "channel",
+            "sent_at",
+            "topic",
+            "importance",
+            "engaged",
+        )
     )
