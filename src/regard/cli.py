@@ -27,6 +27,7 @@ def _register() -> None:
     from regard.customers import commands as customer_commands
     from regard.decisions import commands as decision_commands
     from regard.demo import commands as demo_commands
+    from regard.messages import commands as message_commands
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
     from regard.segments import commands as segment_commands
@@ -51,6 +52,7 @@ def _register() -> None:
     app.command(name="plan")(decision_commands.plan)
     app.command(name="run")(decision_commands.run)
     app.command(name="serve")(web_commands.serve)
+    app.command(name="preview")(message_commands.preview)
 
 
 _register()
