@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import polars as pl
 from sqlalchemy import CursorResult, Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -190,15 +189,3 @@ def decided_touchpoints(session: Session, decision_ids: Iterable[int]) -> dict[i
 def candidates_of(decision_ids: Iterable[int]) -> Select[Any]:
     """The candidates of these decisions, as the sub-select the engine's inputs take."""
     return select(Decision.candidate_id).where(Decision.id.in_(sorted(set(decision_ids))))
-
-
-def suppressions(session: Session, customer_ids: Iterable[int]) -> pl.DataFrame:
-    """The suppressions of these customers, as the contact policy's ``suppressions`` frame."""
-    return pl.DataFrame(
-        schema={
-            "customer_id": pl.Int64(),
-            "channel": pl.String(),
-            "reason": pl.String(),
-            "at": pl.Datetime("us", "UTC"),
-        }
-    )

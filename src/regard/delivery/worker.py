@@ -173,10 +173,6 @@ def send_time_stops(
     frames["touchpoint_channels"] = pl.DataFrame(
         {"touchpoint": list(CHANNEL_ORDER), "channel": list(CHANNEL_ORDER)}
     )
-    frames["suppressions"] = pl.concat(
-        [frames["suppressions"], outbox.suppressions(session, {m.customer_id for m in messages})],
-        how="vertical_relaxed",
-    )
     result = apply_policy(**frames, policy=brand.policy, now=now)
     channel_of = {message.id: message.channel for message in messages}
     stops = {reason.value for reason in SEND_TIME_STOPS}
@@ -185,6 +181,14 @@ def send_time_stops(
         for row in result.blocked.iter_rows(named=True)
         if row["channel"] == channel_of.get(row["candidate_id"]) and row["reason"] in stops
     }
+
+
+def _problem(found: object) -> str:
+    """A rendering problem in words: its reason code and detail (never personal data)."""
+    reason, detail = getattr(found, "reason", None), getattr(found, "detail", None)
+    if reason and detail:
+        return f"{reason}: {detail}"
+    return str(reason or found)
 
 
 class Worker:
@@ -266,7 +270,7 @@ class Worker:
             elif isinstance(content, EmailContent | ProviderContent):
                 ready.setdefault(message.channel, []).append((message, content))
             else:
-                reason = str(getattr(content, "reason", None) or content)
+                reason = _problem(content)
                 outcomes.append(outbox.Outcome(message.id, "failed", last_error=reason))
         for channel_name, batch in ready.items():
             results = self._send(channel_name, [content for _, content in batch])
