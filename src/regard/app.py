@@ -52,6 +52,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     from regard.customers.routes import router as customers_router
     from regard.customers.tracking import router as tracking_router
     from regard.decisions.routes import router as decisions_router
+    from regard.delivery.routes import router as delivery_router
     from regard.preferences.routes import router as preferences_router
     from regard.preferences.sms import router as sms_router
     from regard.segments.routes import router as segments_router
@@ -71,6 +72,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.include_router(touchpoints_router)
     app.include_router(decisions_router)
     app.include_router(voc_router)
+    app.include_router(delivery_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

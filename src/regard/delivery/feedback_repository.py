@@ -20,7 +20,11 @@ ENGAGEMENT_KINDS = ("opened", "clicked", "replied")
 
 
 def _insert(session: Session, model: type[Any]) -> Any:
-    """An INSERT that can skip rows colliding with a unique constraint, on either database."""
+    """An INSERT that can skip rows colliding with a unique constraint, on either database.
+
+    Callers ask it to return the new row's id: with RETURNING, whether a row came back is the
+    only reliable sign that it was inserted (the row count is not known then).
+    """
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
@@ -91,8 +95,9 @@ def insert_feedback(
             received_at=received_at,
         )
         .on_conflict_do_nothing(index_elements=["key"])
+        .returning(MessageFeedback.id)
     )
-    return _rowcount(session.execute(statement)) > 0
+    return session.execute(statement).first() is not None
 
 
 def insert_event(
@@ -120,8 +125,9 @@ def insert_event(
             personal=None,
         )
         .on_conflict_do_nothing(index_elements=["source", "message_id"])
+        .returning(Event.id)
     )
-    return _rowcount(session.execute(statement)) > 0
+    return session.execute(statement).first() is not None
 
 
 def address_lookups(session: Session, customer_id: int, *, kind: str) -> list[bytes]:
@@ -158,8 +164,9 @@ def insert_suppression(
             at=at,
         )
         .on_conflict_do_nothing(index_elements=["customer_id", "channel", "reason"])
+        .returning(Suppression.id)
     )
-    return _rowcount(session.execute(statement)) > 0
+    return session.execute(statement).first() is not None
 
 
 def suppressed_pairs(session: Session, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
