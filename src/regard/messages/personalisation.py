@@ -11,7 +11,7 @@ The context of one message (see docs/messages.md for every name):
   ``importance``.
 - ``event``: the event that triggered the message (the order that is ready): ``type``,
   ``occurred_at`` and its plain properties (``order_id``, ``store``...); empty when scheduled.
-- ``digest``: ``period`` and ``items`` (each ``label``, ``topic``), for digests.
+- ``digest``: ``period`` and ``messages`` (each ``label``, ``topic``), for digests.
 - ``links``: ``preferences`` (the customer's signed preference-center link) and
   ``unsubscribe`` (one-click, this topic on this channel).
 
@@ -21,7 +21,7 @@ Personal data is read decrypted for the moment of rendering and never logged.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,40 @@ from regard.store.crypto import Vault
 # Which identity carries each channel.
 ADDRESS_KINDS = {"email": "email", "sms": "phone", "voice": "phone"}
 DIGEST = "digest"
+
+
+class Facts:
+    """Read-only named values for templates. Unlike a dict it has no methods, so a property
+    called ``items`` (an order's item count) reads as itself in ``{{ event.items }}``."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = {key: facts(value) for key, value in values.items()}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"{sorted(self._values)})"
+
+
+def facts(value: Any) -> Any:
+    """Dicts, however nested, as :class:`Facts`; lists as tuples (nothing a template can change)."""
+    if isinstance(value, dict):
+        return Facts(value)
+    if isinstance(value, list | tuple):
+        return tuple(facts(item) for item in value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +216,7 @@ def build_recipients(
                 "unsubscribe": url_for(base_url, "unsubscribe", unsubscribe),
             },
         }
+        context = {name: facts(value) for name, value in context.items()}
         recipients[message.id] = Recipient(message.id, address, identity_id, context)
     return recipients
 
@@ -239,4 +274,4 @@ def _digest(
         topic = brand.topic(definition.topic)
         items.append({"label": definition.label, "topic": topic.label if topic else ""})
     period = message.content.removeprefix("digest-")
-    return {"period": period, "items": items}
+    return {"period": period, "messages": items}
