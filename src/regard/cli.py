@@ -26,6 +26,7 @@ def _register() -> None:
     from regard.commitment import commands as commitment_commands
     from regard.customers import commands as customer_commands
     from regard.decisions import commands as decision_commands
+    from regard.delivery import breaker_commands
     from regard.delivery import commands as delivery_commands
     from regard.demo import commands as demo_commands
     from regard.messages import commands as message_commands
@@ -54,6 +55,7 @@ def _register() -> None:
     app.command(name="run")(decision_commands.run)
     app.command(name="serve")(web_commands.serve)
     app.command(name="worker")(delivery_commands.worker)
+    app.add_typer(breaker_commands.app, name="delivery", help="The complaint-rate breaker.")
     app.command(name="preview")(message_commands.preview)
 
 

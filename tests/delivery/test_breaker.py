@@ -16,6 +16,7 @@ from regard.delivery import breaker, feedback
 from regard.delivery.options import BreakerOptions
 from regard.errors import NotFound
 from regard.store.database import Store, unit_of_work
+from tests.cli import Run
 from tests.delivery.feedback_support import NOW, customer, message, sent
 
 DEFAULTS = BreakerOptions()
@@ -128,3 +129,22 @@ def test_only_the_window_and_the_stream_count(store: Store) -> None:
 def test_resuming_a_stream_never_seen_names_the_known_ones(store: Store) -> None:
     with unit_of_work(store) as session, pytest.raises(NotFound, match="no stream 'sms'"):
         breaker.resume(session, "sms", now=NOW)
+
+
+def test_a_person_resumes_a_halted_stream_from_the_command_line(cli: Run, cli_store: Store) -> None:
+    ana = customer(cli_store, email="ana@example.com")
+    ids = sent(cli_store, ana, count=10, sent_at=NOW - timedelta(days=1))
+    _complain(cli_store, ids[:4])
+    assert _allowance(cli_store, options=LINES) == "halted"
+    listed = cli("delivery", "streams")
+    assert listed.returncode == 0, listed.stderr
+    assert STREAM in listed.stdout
+    assert "halted" in listed.stdout
+    resumed = cli("delivery", "resume", STREAM)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stdout
+    with unit_of_work(cli_store) as session:
+        assert [row.state for row in breaker.streams(session)] == ["normal"]
+    unknown = cli("delivery", "resume", "fax")
+    assert unknown.returncode == 2
+    assert "no stream 'fax'" in unknown.stderr
