@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from collections.abc import Sequence
-from datetime import timedelta
 from types import FrameType
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -24,10 +23,10 @@ from regard.errors import InvalidInput
 from regard.messages.render import render_batch
 from regard.messages.templates import load_templates
 from regard.store.database import Store, unit_of_work
-from regard.touchpoints.options import Duration
 
 console = terminal.console()
-_DURATION: TypeAdapter[timedelta] = TypeAdapter(Duration)
+_POLL = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|)")
+_POLL_UNITS = {"ms": 0.001, "s": 1.0, "": 1.0, "m": 60.0}
 
 
 def worker(
@@ -52,10 +51,7 @@ def worker(
     if report:
         print_ambiguous(store)
         return
-    try:
-        wait = _DURATION.validate_python(poll).total_seconds()
-    except ValidationError:
-        raise InvalidInput(f"--poll {poll!r} is not a duration (e.g. 500ms, 1s, 1m)") from None
+    wait = poll_seconds(poll)
     settings = get_settings()
     options = store.brand.delivery
     if batch is not None:
@@ -77,6 +73,14 @@ def worker(
     finally:
         running.close()
     print_summary(summary, worker=running.name)
+
+
+def poll_seconds(text: str) -> float:
+    """``500ms``, ``1s``, ``2m`` or a number of seconds."""
+    found = _POLL.fullmatch(text.strip())
+    if found is None:
+        raise InvalidInput(f"--poll {text!r} is not a duration (e.g. 500ms, 1s, 1m)")
+    return float(found.group(1)) * _POLL_UNITS[found.group(2)]
 
 
 def renderer_for(store: Store, settings: Settings) -> Renderer:
