@@ -25,13 +25,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from regard.config import load_brand_config  # noqa: E402
-from regard.store import migrate  # noqa: E402
-from regard.store.database import open_store, unit_of_work  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
-from tests.fault.smtp_sink import Sink, smtp_sink  # noqa: E402
-from tests.fault.support import add_customers, queue  # noqa: E402
-from tests.fault.test_worker_crash import TEMPLATE, brand_toml  # noqa: E402
+from tests.conftest import make_settings
+from tests.fault.smtp_sink import Sink, smtp_sink
+from tests.fault.support import add_customers, queue
+from tests.fault.test_worker_crash import TEMPLATE, brand_toml
+
+from regard.config import load_brand_config
+from regard.store import migrate
+from regard.store.database import open_store, unit_of_work
 
 TARGET = 500.0
 DATABASE = "regard_bench_delivery"
@@ -114,9 +115,7 @@ def main() -> None:
                 f"postgresql, {processes} worker process(es): {rate:,.0f} emails/s rendered and "
                 f"sent ({rate / baseline:.2f}x baseline, {rate / one:.2f}x one worker)"
             )
-        print(
-            f"target: {TARGET:,.0f} emails/s with one worker: {'met' if one >= TARGET else 'missed'}"
-        )
+        print(f"target {TARGET:,.0f} emails/s, one worker: {'met' if one >= TARGET else 'missed'}")
 
 
 if __name__ == "__main__":
