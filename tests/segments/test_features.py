@@ -92,3 +92,50 @@ def test_features_frame_holds_each_rule_column(store: Store) -> None:
     assert rows[odd]["trait__tags"] == ["tent", "stove"]
     assert str(rows[odd]["trait__joined"]) == "2024-02-03"
     assert frame["trait__missing"].null_count() == frame.height
+
+
+def test_rows_come_back_as_stored_with_every_awkward_value(store: Store) -> None:
+    """What any read of columns gives: text with quotes, commas and newlines, nulls apart from
+    empty text, reals to the last digit, booleans, times, in the statement's order; a value not
+    of its column's type is null."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import column, literal, select, union_all
+
+    from regard.segments.repository import fetch_frame
+
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    rows = [
+        (3, 'say "hi", then\nleave', 0.1 + 0.2, True, when),
+        (1, "", 1 / 3, False, None),
+        (2, None, None, None, when),
+    ]
+    parts = [
+        select(
+            literal(number).label("n"),
+            literal(text).label("text"),
+            literal(real).label("real"),
+            literal(flag).label("flag"),
+            literal(at.strftime("%Y-%m-%d %H:%M:%S.%f") if at else None).label("at"),
+            literal("not a number").label("bad"),
+        )
+        for number, text, real, flag, at in rows
+    ]
+    ordered = select(union_all(*parts).subquery()).order_by(column("n").desc())
+    schema = {
+        "n": pl.Int64(),
+        "text": pl.String(),
+        "real": pl.Float64(),
+        "flag": pl.Boolean(),
+        "at": pl.Datetime("us", "UTC") if store.dialect == "sqlite" else pl.String(),
+        "bad": pl.Int64(),
+    }
+    with unit_of_work(store) as session:
+        frame = fetch_frame(session, ordered, schema)
+    assert frame["n"].to_list() == [3, 2, 1]
+    assert frame["text"].to_list() == ['say "hi", then\nleave', None, ""]
+    assert frame["real"].to_list() == [0.1 + 0.2, None, 1 / 3]
+    assert frame["flag"].to_list() == [True, None, False]
+    assert frame["bad"].to_list() == [None, None, None]
+    if store.dialect == "sqlite":
+        assert frame["at"].to_list() == [when, when, None]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import polars as pl
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from regard.commitment.models import CommitmentRun, SurveyResponse
+from regard.store.frames import fetch_frame
 
 
 def add_response(session: Session, response: SurveyResponse) -> SurveyResponse:
@@ -17,8 +19,8 @@ def add_response(session: Session, response: SurveyResponse) -> SurveyResponse:
     return response
 
 
-def latest_answers(session: Session, *, survey: str) -> Sequence[tuple[int, bool, str]]:
-    """Each customer's latest response to ``survey``: customer_id, is_user, answers as JSON text.
+def latest_answers(session: Session, *, survey: str) -> pl.DataFrame:
+    """Each customer's latest response to ``survey``: customer_id, is_user, answers (JSON text).
 
     The latest is the one answered last; two answered at the same moment, the one recorded last.
     The answers come back as text so the caller parses them in one columnar pass.
@@ -43,7 +45,11 @@ def latest_answers(session: Session, *, survey: str) -> Sequence[tuple[int, bool
         .where(ranked.c.rank == 1)
         .order_by(ranked.c.customer_id)
     )
-    return session.execute(statement).all()
+    return fetch_frame(
+        session,
+        statement,
+        {"customer_id": pl.Int64(), "is_user": pl.Boolean(), "answers": pl.String()},
+    )
 
 
 def answers_until(

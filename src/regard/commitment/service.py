@@ -194,16 +194,10 @@ def _answer_columns(answers: pl.Series) -> pl.DataFrame:
 
 def latest_frame(session: Session, *, brand: BrandConfig) -> pl.DataFrame:
     """Each customer's latest commitment response, as the input ``scoring.score`` takes."""
-    rows = repository.latest_answers(session, survey=SURVEY)
-    ids, users, answers = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
-    frame = pl.DataFrame(
-        {
-            "customer_id": pl.Series(ids, dtype=pl.Int64),
-            "is_user": pl.Series(users, dtype=pl.Boolean),
-        }
-    )
+    latest = repository.latest_answers(session, survey=SURVEY)
     return pl.concat(
-        [frame, _answer_columns(pl.Series(answers, dtype=pl.String))], how="horizontal"
+        [latest.select("customer_id", "is_user"), _answer_columns(latest["answers"])],
+        how="horizontal",
     )
 
 

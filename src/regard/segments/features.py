@@ -93,17 +93,19 @@ def _sqlite_purchases(session: Session, *, options: RfmOptions, as_of: datetime)
     Fields are separated by the unit separator and rows by newlines, neither of which can
     appear raw in JSON text. Read this way the amount is what ``Event.properties[...]
     .as_string()`` gives: the same double, and SQLite's 1 and 0 for true and false.
+
     """
     driver: Any = session.connection().connection.driver_connection
     types = options.purchase_event_types
     marks = ", ".join("?" for _ in types)
     statement = (
-        "SELECT group_concat(customer_id || char(31) || occurred_at || char(31) "
-        "|| ifnull(properties -> ?, ''), char(10)) "
+        "SELECT CAST(group_concat(customer_id || char(31) || occurred_at || char(31) "
+        "|| ifnull(properties -> ?, ''), char(10)) AS BLOB) "
         f"FROM events WHERE id >= ? AND id < ? AND type IN ({marks}) AND occurred_at <= ?"
     )
     path = f'$."{options.amount_property}"'
     until = as_of.replace(tzinfo=None).strftime(SQLITE_TIMESTAMP_FORMAT)
+
     chunks: list[bytes] = []
     with closing(driver.cursor()) as cursor:
         low, high = cursor.execute("SELECT min(id), max(id) FROM events").fetchone()
@@ -112,7 +114,7 @@ def _sqlite_purchases(session: Session, *, options: RfmOptions, as_of: datetime)
                 cursor.execute(statement, (path, start, start + _SQLITE_CHUNK_IDS, *types, until))
                 (text,) = cursor.fetchone()
                 if text:
-                    chunks.append(text.encode())
+                    chunks.append(text)
     columns = {"customer_id": pl.Int64(), "occurred_at": pl.String(), "amount": pl.String()}
     frame = (
         pl.read_csv(

@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Executable, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from regard.segments.models import SegmentMembership, SegmentRun
+from regard.store.frames import fetch_frame
 from regard.store.types import SQLITE_TIMESTAMP_FORMAT
+
+__all__ = ["fetch_frame"]
 
 _MEMBERS_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Int64(),
@@ -30,45 +33,6 @@ _MEMBERS_SCHEMA: dict[str, pl.DataType] = {
 _BATCH_ROWS = 250_000
 # How SQLite keeps a UTC timestamp (SQLITE_TIMESTAMP_FORMAT), in Polars' words.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S%.f"
-
-
-def fetch_frame(
-    session: Session, statement: Executable, schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
-    """The rows of ``statement`` as a frame with ``schema``, in its order of columns.
-
-    SQLAlchemy compiles and binds the statement; the rows are then fetched from the driver's
-    cursor in batches and turned into columns, without ORM objects or per-value processing.
-    SQLite's timestamp text is parsed here, in one vectorised pass.
-    """
-    sqlite = _is_sqlite(session)
-    fetched = {
-        name: pl.String() if sqlite and isinstance(kind, pl.Datetime) else kind
-        for name, kind in schema.items()
-    }
-    result = session.connection().execute(statement)
-    batches: list[pl.DataFrame] = []
-    try:
-        cursor = result.cursor
-        while rows := cursor.fetchmany(_BATCH_ROWS):
-            columns = zip(*rows, strict=True)
-            batches.append(
-                pl.DataFrame(
-                    [
-                        pl.Series(name, values, dtype=kind, strict=False)
-                        for (name, kind), values in zip(fetched.items(), columns, strict=True)
-                    ]
-                )
-            )
-    finally:
-        result.close()
-    frame = pl.concat(batches) if batches else pl.DataFrame(schema=fetched)
-    times = [
-        pl.col(name).str.to_datetime(_SQLITE_TIME, time_zone="UTC", time_unit="us")
-        for name, kind in schema.items()
-        if fetched[name] != kind
-    ]
-    return frame.with_columns(times) if times else frame
 
 
 def current_members(session: Session, segments: Sequence[str]) -> pl.DataFrame:
