@@ -244,3 +244,81 @@ def test_backoff_grows_with_full_jitter_up_to_the_cap() -> None:
         delays = [backoff(attempts, retry=retry, rng=rng) for _ in range(200)]
         assert all(timedelta(0) <= d <= timedelta(seconds=ceiling) for d in delays)
         assert max(delays) > timedelta(seconds=ceiling * 0.8)
+
+
+def _complain(store: Store, outbox_id: int) -> None:
+    from regard.delivery import feedback
+
+    with unit_of_work(store) as session:
+        found = session.get(OutboxMessage, outbox_id)
+        assert found is not None
+        feedback.record(
+            session, found, kind="complained", occurred_at=NOW, received_at=NOW, vault=store.vault
+        )
+
+
+def _breaker_worker(
+    store: Store, channel: Channel, clock: Clock, *, halt_at: float = 0.3
+) -> Worker:
+    from regard.delivery.options import BreakerOptions
+    from regard.messages.options import MessageOptions
+
+    # Message-IDs of the stand-in renderer are @regard.test: the brand sends from there.
+    store.brand = store.brand.model_copy(
+        update={"messages": MessageOptions(sender="Shop <shop@regard.test>")}
+    )
+    options = DeliveryOptions(
+        breaker=BreakerOptions(slow_at=0.1, halt_at=halt_at, min_deliveries=4), batch_size=50
+    )
+    return Worker(
+        store,
+        channels={"email": channel},
+        render=render_plainly,
+        options=options,
+        clock=clock,
+        rng=random.Random(7),
+    )
+
+
+def test_a_halted_stream_sends_nothing_until_a_person_resumes_it(store: Store) -> None:
+    from regard.delivery import breaker
+
+    store.brand = brand_with_touchpoints()
+    people = add_customers(store, 30)
+    first = queue(store, people[:4], now=NOW)
+    channel, clock = ScriptedChannel(), Clock()
+    worker = _breaker_worker(store, channel, clock)
+    assert worker.run(once=True).sent == 4
+    # Two complaints in four sends: 50%, past the halt line.
+    _complain(store, first[0])
+    _complain(store, first[1])
+    waiting = queue(store, people[4:], now=NOW)
+
+    halted = worker.run(once=True)
+    assert (halted.claimed, halted.sent) == (0, 0)
+    assert {statuses(store)[i].status for i in waiting} == {"queued"}
+
+    clock.now += timedelta(minutes=1)
+    with unit_of_work(store) as session:
+        breaker.resume(session, "email:regard.test", now=clock())
+    assert worker.run(once=True).sent == len(waiting)
+
+
+def test_a_slowed_stream_sends_a_small_share_a_minute(store: Store) -> None:
+    store.brand = brand_with_touchpoints()
+    people = add_customers(store, 40)
+    first = queue(store, people[:5], now=NOW)
+    channel, clock = ScriptedChannel(), Clock()
+    worker = _breaker_worker(store, channel, clock, halt_at=0.6)
+    assert worker.run(once=True).sent == 5
+    # Two complaints in five sends: 40%, past the slow line, below the halt line (and still
+    # past it as the slowed sends come: 2 in 10, 2 in 15).
+    _complain(store, first[0])
+    _complain(store, first[1])
+    queue(store, people[5:], now=NOW)
+
+    # A tenth of a 50-message batch a minute, however often the worker asks.
+    assert worker.run(once=True).sent == 5
+    assert worker.run(once=True).sent == 0
+    clock.now += timedelta(minutes=1)
+    assert worker.run(once=True).sent == 5

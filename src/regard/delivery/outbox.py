@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from regard.decisions.models import Decision, OutboxMessage
@@ -73,14 +84,19 @@ def claim(
     limit: int,
     lease: timedelta,
     retry_ambiguous: bool = True,
+    channels: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
     """Take up to ``limit`` messages due at ``now`` for ``worker``: ``sending`` until
     ``now + lease``, one attempt more. Ambiguous messages are due too when ``retry_ambiguous``
-    (at-least-once). The caller commits before sending anything."""
+    (at-least-once). Only messages on ``channels``, when given. The caller commits before
+    sending anything."""
     statuses = (*DUE, "ambiguous") if retry_ambiguous else DUE
+    if channels is not None and not channels:
+        return []
+    on = OutboxMessage.channel.in_(tuple(channels)) if channels is not None else true()
     due = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status.in_(statuses), OutboxMessage.due_at <= now)
+        .where(OutboxMessage.status.in_(statuses), OutboxMessage.due_at <= now, on)
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -39,13 +39,16 @@ from regard.decisions.models import OutboxMessage
 from regard.decisions.policy import apply_policy
 from regard.decisions.policy_options import CHANNEL_ORDER
 from regard.decisions.reasons import Reason
-from regard.delivery import outbox
+from regard.delivery import breaker, outbox
 from regard.delivery.channels.base import Channel, SendResult
 from regard.delivery.options import DeliveryOptions, RetryOptions
 from regard.messages.content import EmailContent, ProviderContent
 from regard.store.database import Store, enter_write, unit_of_work
 
 log = logging.getLogger("regard.delivery.worker")
+
+# How often a worker takes a small share of a batch from a stream the breaker has slowed.
+SLOW_PACE = timedelta(minutes=1)
 
 # The policy's stops that hold at the moment of sending: consent, lawful basis, the customer's
 # own do-not-contact or erasure, suppressions and a vanished address. Timing and caps are the
@@ -217,6 +220,7 @@ class Worker:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rng = rng or random.Random()
         self.stopping = threading.Event()
+        self.slow_until = datetime.min.replace(tzinfo=UTC)
 
     @property
     def retry_ambiguous(self) -> bool:
@@ -306,6 +310,8 @@ class Worker:
                     "%d messages left sending by a stopped worker are ambiguous", len(expired)
                 )
             summary.ambiguous += len(expired)
+            allowed = self._allowances(session, now)
+            normal = [name for name, allows in allowed.items() if allows == "normal"]
             claimed = outbox.claim(
                 session,
                 worker=self.name,
@@ -313,9 +319,37 @@ class Worker:
                 limit=limit,
                 lease=self.options.lease,
                 retry_ambiguous=self.retry_ambiguous,
+                channels=normal,
             )
+            slow = [name for name, allows in allowed.items() if allows == "slow"]
+            if slow and now >= self.slow_until:
+                # A slowed stream sends a small share of a batch a minute, however many
+                # workers or batches there are otherwise.
+                self.slow_until = now + SLOW_PACE
+                claimed += outbox.claim(
+                    session,
+                    worker=self.name,
+                    now=now,
+                    limit=max(1, int(limit * breaker.SLOW_SHARE)),
+                    lease=self.options.lease,
+                    retry_ambiguous=self.retry_ambiguous,
+                    channels=slow,
+                )
             session.expunge_all()
         return claimed
+
+    def _allowances(self, session: Session, now: datetime) -> dict[str, breaker.Allowance]:
+        """How each channel's stream may send now (the complaint-rate breaker)."""
+        brand = self.store.brand
+        return {
+            name: breaker.allowance(
+                session,
+                breaker.stream_for(name, sender=brand.messages.sender),
+                now,
+                options=self.options.breaker,
+            )
+            for name in self.channels
+        }
 
     def _prepare(
         self, claimed: Sequence[OutboxMessage], now: datetime
