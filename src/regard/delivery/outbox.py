@@ -205,3 +205,17 @@ def decided_touchpoints(session: Session, decision_ids: Iterable[int]) -> dict[i
 def candidates_of(decision_ids: Iterable[int]) -> Select[Any]:
     """The candidates of these decisions, as the sub-select the engine's inputs take."""
     return select(Decision.candidate_id).where(Decision.id.in_(sorted(set(decision_ids))))
+
+
+def problem_counts(session: Session) -> dict[str, int]:
+    """Cancelled and failed messages by their reason (the text before any detail)."""
+    rows = session.execute(
+        select(OutboxMessage.status, OutboxMessage.last_error, func.count())
+        .where(OutboxMessage.status.in_(("cancelled", "failed")))
+        .group_by(OutboxMessage.status, OutboxMessage.last_error)
+    ).all()
+    counts: dict[str, int] = {}
+    for status, error, count in rows:
+        reason = f"{status}: {(error or 'no reason').split(':')[0]}"
+        counts[reason] = counts.get(reason, 0) + int(count)
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))

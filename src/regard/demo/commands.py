@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -30,7 +31,9 @@ from regard.customers.importers import ImportSummary
 from regard.decisions import commands as decision_commands
 from regard.decisions import preview
 from regard.decisions import service as decision_service
+from regard.delivery import commands as delivery_commands
 from regard.demo import commitment as demo_commitment
+from regard.demo import delivery as demo_delivery
 from regard.demo import loading
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
 from regard.errors import InvalidInput
@@ -191,6 +194,35 @@ def run(
     voices = _customers_speak(store, manifest, directory, seed=seed)
     _commitment_and_segments(store, manifest, seed=seed)
     _touchpoints(store, manifest)
+    with demo_delivery.mail_server(directory) as mail_server:
+        _deliver(store, manifest, directory, mail_server, public_url=base)
+        _finish(
+            store,
+            manifest,
+            directory,
+            demo_keys,
+            mail_server,
+            voices=voices,
+            host=host,
+            port=port,
+            serve=serve,
+        )
+
+
+def _finish(
+    store: Store,
+    manifest: DemoManifest,
+    directory: Path,
+    demo_keys: loading.DemoKeys,
+    mail_server: demo_delivery.DemoMailServer,
+    *,
+    voices: loading.PreferencesLoaded,
+    host: str,
+    port: int,
+    serve: bool,
+) -> None:
+    """The loaded brand in numbers, where to look next, and the app served."""
+    base = f"http://{host}:{port}"
     with unit_of_work(store) as session:
         profiles = customers_repository.count_customers(session)
         events = customers_repository.count_events(session)
@@ -233,6 +265,15 @@ def run(
             highlight=False,
         )
         decision_commands.start_scheduler(store, every=every)
+        worker = demo_delivery.demo_worker(store, directory, mail_server, public_url=base)
+        threading.Thread(
+            target=worker.run, kwargs={"poll": 5.0}, name="demo-delivery", daemon=True
+        ).start()
+        console.print(
+            f"A delivery worker sends what falls due to the demo's SMTP server "
+            f"({mail_server.host}:{mail_server.port}) while the app is served.",
+            highlight=False,
+        )
         serve_app(app, host=host, port=port)
 
 
@@ -356,6 +397,51 @@ def _touchpoints(store: Store, manifest: DemoManifest) -> None:
     decision_commands.print_preview(
         preview.preview_campaign(store, "climbing_offers", by="demo", now=now), tables=False
     )
+
+
+def _deliver(
+    store: Store,
+    manifest: DemoManifest,
+    directory: Path,
+    mail_server: demo_delivery.DemoMailServer,
+    *,
+    public_url: str,
+) -> None:
+    """The product's worker sends what is due: consent checked again, templates rendered,
+    email through a real SMTP server on loopback, the other channels to files."""
+    now = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    worker = demo_delivery.demo_worker(
+        store, directory, mail_server, public_url=public_url, clock=lambda: now
+    )
+    try:
+        report = demo_delivery.deliver_due(store, worker, mail_server)
+    finally:
+        worker.close()
+    delivery_commands.print_summary(report.summary, worker="Delivery")
+    waiting = sum(report.statuses.get(status, 0) for status in ("queued", "retry"))
+    lines = [
+        f"  {mail_server.handler.received:,} emails reached the SMTP server at "
+        f"{mail_server.host}:{mail_server.port}; read them in {mail_server.folder}/new "
+        "(one file per message; any mail client opens them, e.g. mutt -f "
+        f"{mail_server.folder}).",
+        f"  Texts, push notifications and calls: {directory / demo_delivery.MESSAGES_DIR}/"
+        "<channel>/ (the JSON a provider would receive).",
+    ]
+    if waiting:
+        lines.append(
+            f"  {waiting:,} wait for their moment (quiet hours, preferred days, digests); the "
+            "worker sends them when they fall due while the app is served."
+        )
+    for reason, count in list(report.problems.items())[:5]:
+        lines.append(f"  {count:,} {escape(reason)}")
+    if report.example is not None:
+        email = report.example
+        lines.append("  One of them, as a mail client shows it:")
+        for header in ("Subject", "From", "List-Unsubscribe", "List-Unsubscribe-Post"):
+            value = " ".join(str(email.get(header, "")).split())
+            lines.append(f"    {header}: {escape(value[:110])}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _preference_lines(store: Store, email: str, base: str, directory: Path) -> list[str]:
