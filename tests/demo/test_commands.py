@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,19 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     assert "candidates:" in first.output
     assert "spring_camping (dry run, nothing kept)" in first.output
     assert "did you mean 'lifecycle'?" in first.output
+    # What was sent reached a real SMTP server: one file per email, each with its one-click
+    # unsubscribe, as many as the worker reported sent by email.
+    delivered = sorted((tmp_path / "mailbox" / "new").iterdir())
+    assert delivered
+    assert f"{len(delivered):,} emails reached the SMTP server" in first.output
+    raw = delivered[0].read_bytes()
+    received = message_from_bytes(raw, policy=default)
+    # As sent on the wire: a URL in angle brackets, never an encoded word a client cannot use.
+    assert b"\nList-Unsubscribe: <http://127.0.0.1:8000/u/" in raw
+    assert str(received["List-Unsubscribe"]).startswith("<http://127.0.0.1:8000/u/")
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received.get_body(("plain",)) is not None
+    assert received.get_body(("html",)) is not None
     ledger_line = _line_with(first.output, "ledger entries")
     # The printed preference link opens this customer's page.
     link = _line_with(first.output, "/p/").strip()
