@@ -21,7 +21,6 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from email import policy
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -233,7 +232,7 @@ def _start_data(smtp: smtplib.SMTP) -> tuple[int, bytes]:
 
 def _wire_bytes(content: EmailContent) -> bytes:
     """The message with CRLF line ends, dot-stuffed, ending in the lone "." of RFC 5321."""
-    raw = content.as_message().as_bytes(policy=policy.SMTP)
+    raw = content.as_bytes()
     stuffed = _DOT_AT_LINE_START.sub(b"..", raw)
     if not stuffed.endswith(_CRLF):
         stuffed += _CRLF
