@@ -321,3 +321,20 @@ def test_an_sms_opt_in_made_elsewhere_asks_for_the_confirmation_text(store: Stor
     assert needs_sms_confirmation(by_center.entries)
     assert not needs_sms_confirmation(by_email.entries)
     assert not needs_sms_confirmation(by_import.entries)
+
+
+def test_a_text_back_answers_the_last_text_sent(
+    store: Store, client: TestClient, write_key: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.delivery.feedback_support import feedback_events, sent
+
+    someone = new_customer(store, phone=PHONE)
+    # Sent just now: the text back answers it, however the customer words it.
+    (outbox_id,) = sent(store, someone, channel="sms", sent_at=datetime.now(UTC))
+    assert reply_to(client, write_key, "STOP") is not None
+
+    replies = [e for e in feedback_events(store, someone) if e.type == "message.replied"]
+    assert [e.properties["outbox_id"] for e in replies] == [outbox_id]
+    assert not allowed(store, someone, "orders", "sms")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -388,6 +388,22 @@ def record_open(session: Session, token: str, *, now: datetime, vault: Vault) ->
 
 
 # Suppressions.
+
+
+# A text back within this long of the last one sent answers it.
+REPLY_WINDOW = timedelta(days=7)
+
+
+def text_reply(
+    session: Session, customer_id: int, *, at: datetime, vault: Vault
+) -> FeedbackOutcome | None:
+    """A text from the customer (a keyword or anything else) is a reply to the last text sent
+    to them within ``REPLY_WINDOW``: it counts as engagement and shows on their timeline.
+    None when no text was sent to them lately."""
+    message = repository.latest_sent(session, customer_id, channel="sms", since=at - REPLY_WINDOW)
+    if message is None:
+        return None
+    return record(session, message, kind="replied", occurred_at=at, received_at=at, vault=vault)
 
 
 def suppressed(session: Session, pairs: list[tuple[int, str]]) -> set[tuple[int, str]]:

@@ -300,3 +300,20 @@ def alerts(session: Session, *, stream: str | None = None, limit: int = 100) -> 
 
 def add_stream(session: Session, row: BreakerStream) -> None:
     session.add(row)
+
+
+def latest_sent(
+    session: Session, customer_id: int, *, channel: str, since: datetime
+) -> OutboxMessage | None:
+    """The last message sent to the customer on ``channel`` since ``since``."""
+    return session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.customer_id == customer_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == "sent",
+            OutboxMessage.sent_at >= since,
+        )
+        .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    ).first()

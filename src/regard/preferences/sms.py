@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from regard.config import Settings, get_settings
+from regard.delivery import feedback
 from regard.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
 from regard.preferences import keywords
 from regard.privacy import service as keys
@@ -136,6 +138,8 @@ def inbound(text: Inbound, session: SessionDep, store: StoreDep) -> Response:
     answered = keywords.answer(
         session, sender=text.sender, body=text.body, brand=store.brand, vault=store.vault
     )
+    if answered.customer_id is not None:
+        feedback.text_reply(session, answered.customer_id, at=datetime.now(UTC), vault=store.vault)
     if text.twiml:
         return _twiml(answered.reply)
     return JSONResponse({"reply": answered.reply})
