@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import email
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ _SEVEN_BIT_LINE = 998
 _WORD_BYTES = 45
 # Characters that make a display name need quoting (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+# What a bare address (local@domain) never holds.
+_NOT_BARE = re.compile(r'[<>()",;:\\\s]')
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
@@ -56,7 +59,7 @@ class EmailContent:
         boundary = "=_" + hashlib.blake2s(self.message_id.encode(), digest_size=12).hexdigest()
         lines = [
             _header("From", _address(self.sender)),
-            _header("To", _address(self.to)),
+            _header("To", _address(self.to) if _NOT_BARE.search(self.to) else _bare(self.to)),
             _header("Subject", _unstructured(self.subject)),
             _header("Message-ID", _plain(self.message_id)),
             _header("Date", [formatdate(usegmt=True)]),
@@ -70,9 +73,10 @@ class EmailContent:
                 head.encode(),
                 f"--{boundary}{_CRLF}".encode(),
                 _part(self.text, "plain"),
-                f"--{boundary}{_CRLF}".encode(),
+                # The line end before a boundary belongs to the boundary, not to the part.
+                f"{_CRLF}--{boundary}{_CRLF}".encode(),
                 _part(self.html, "html"),
-                f"--{boundary}--{_CRLF}".encode(),
+                f"{_CRLF}--{boundary}--{_CRLF}".encode(),
             )
         )
 
@@ -116,16 +120,40 @@ def _refuse_breaks(value: str) -> None:
         raise ValueError("a header value may not hold a line break")
 
 
+def _bare(value: str) -> list[str]:
+    _refuse_breaks(value)
+    address = value.strip()
+    if not address:
+        raise ValueError("not an email address")
+    return [address]
+
+
 def _unstructured(value: str) -> list[str]:
     """Free text as the words to fold between (see :func:`_words`)."""
     _refuse_breaks(value)
     return _words(value, phrase=False)
 
 
+def mailbox(value: str) -> tuple[str, str]:
+    """The display name (may be empty) and the address of ``Name <address>`` or of a bare
+    address; the address is empty when there is none."""
+    if not _NOT_BARE.search(value):
+        return "", value.strip()  # the common case, a bare address: no parsing needed
+    return _parsed_mailbox(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_mailbox(value: str) -> tuple[str, str]:
+    # Senders repeat on every message: parsed once each.
+    return parseaddr(value)
+
+
+@functools.lru_cache(maxsize=256)
 def _address(value: str) -> list[str]:
-    """``Name <address>`` or a bare address, the name quoted or encoded as it needs."""
+    """``Name <address>`` or a bare address, the name quoted or encoded as it needs. The
+    caller must not change the list (it is cached: a sender is the same on every message)."""
     _refuse_breaks(value)
-    name, address = parseaddr(value)
+    name, address = mailbox(value)
     if not address:
         raise ValueError("not an email address")
     if not name:

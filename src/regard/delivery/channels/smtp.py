@@ -21,11 +21,10 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from email.utils import parseaddr
 from pathlib import Path
 
 from regard.delivery.channels.base import Channel, SendResult
-from regard.messages.content import Content, EmailContent
+from regard.messages.content import Content, EmailContent, mailbox
 
 log = logging.getLogger("regard.delivery.smtp")
 
@@ -97,8 +96,8 @@ class SmtpChannel(Channel):
 
     # One message: (its result, whether the server is unreachable for the rest of the batch).
     def _send_one(self, content: EmailContent) -> tuple[SendResult, bool]:
-        sender = parseaddr(content.sender)[1] or content.sender
-        recipient = parseaddr(content.to)[1] or content.to
+        sender = mailbox(content.sender)[1] or content.sender
+        recipient = mailbox(content.to)[1] or content.to
         data = _wire_bytes(content)
         for attempt in (1, 2):
             reused = self._smtp is not None
@@ -125,10 +124,10 @@ class SmtpChannel(Channel):
             if not smtp.has_extn("smtputf8"):
                 return SendResult("failed", detail="the server does not take non-ASCII addresses")
             options.append("SMTPUTF8")
-        code, reply = self._command(smtp, "MAIL", lambda: smtp.mail(sender, options))
+        code, reply = self._command(smtp, "MAIL", lambda: _mail(smtp, sender, options))
         if code != 250:
             return self._refused(smtp, "MAIL", code, reply)
-        code, reply = self._command(smtp, "RCPT", lambda: smtp.rcpt(recipient))
+        code, reply = self._command(smtp, "RCPT", lambda: _rcpt(smtp, recipient))
         if code not in (250, 251):
             return self._refused(smtp, "RCPT", code, reply)
         code, reply = self._command(smtp, "DATA", lambda: _start_data(smtp))
@@ -223,6 +222,19 @@ class _Unreachable(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+def _mail(smtp: smtplib.SMTP, sender: str, options: list[str]) -> tuple[int, bytes]:
+    if options:
+        return smtp.mail(sender, options)
+    # smtplib's mail() parses the address again (slowly); it is a plain address already.
+    smtp.putcmd("mail", f"FROM:<{sender}>")
+    return smtp.getreply()
+
+
+def _rcpt(smtp: smtplib.SMTP, recipient: str) -> tuple[int, bytes]:
+    smtp.putcmd("rcpt", f"TO:<{recipient}>")
+    return smtp.getreply()
 
 
 def _start_data(smtp: smtplib.SMTP) -> tuple[int, bytes]:
