@@ -268,3 +268,38 @@ def test_a_batch_is_rendered_in_a_fixed_number_of_queries(store: Store) -> None:
         event.remove(store.engine, "before_cursor_execute", count)
     assert all(isinstance(r, EmailContent) for r in results)
     assert len(statements) == small
+
+
+def test_links_to_other_sites_are_tracked_and_regards_own_are_not(
+    store: Store, client: TestClient
+) -> None:
+    ana = new_customer(store, email="ana@example.com")
+    queued = queue(
+        store,
+        ana,
+        touchpoint="spring_camping",
+        topic="offers:camping",
+        channel="email",
+        content="spring-camping",
+    )
+    [content] = render(store, queued)
+    assert isinstance(content, EmailContent)
+    hrefs = re.findall(r'href="([^"]+)"', content.html)
+    tracked = [h for h in hrefs if h.startswith("https://regard.example/r/")]
+    own = [
+        h for h in hrefs if h.startswith(("https://regard.example/p/", "https://regard.example/u/"))
+    ]
+    assert tracked
+    assert own
+    assert not any("northwind.example" in h for h in hrefs)
+    # Following a tracked link records the click and forwards to the page the template named.
+    answer = client.get(tracked[0].removeprefix("https://regard.example"), follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("https://northwind.example/")
+    with unit_of_work(store) as session:
+        from regard.delivery.models import MessageFeedback
+
+        kinds = session.scalars(
+            select(MessageFeedback.kind).where(MessageFeedback.outbox_id == queued)
+        ).all()
+    assert kinds == ["clicked"]

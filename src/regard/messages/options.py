@@ -20,3 +20,7 @@ class MessageOptions(BaseModel):
     sender: str = Field(default="Regard <messages@regard.invalid>", pattern=r"@[^@\s>]+>?$")
     # Texts longer than this many segments are flagged in previews and in the render's notes.
     sms_segment_limit: int = Field(default=3, ge=1, le=10)
+    # Links in emails to other sites go through Regard's signed click redirect, which records
+    # the click (engagement, measured lift) and forwards. No open pixels: opens are unreliable
+    # (mail clients fetch images themselves) and clicks and replies say more.
+    track_clicks: bool = True

@@ -213,6 +213,8 @@ def build_recipients(
             "digest": _digest(message, bundled, brand) if is_digest else {},
             "links": {
                 "preferences": url_for(base_url, "center", center),
+                # The commitment survey opens with the same signed link as the center.
+                "survey": url_for(base_url, "center", center) + "/survey",
                 "unsubscribe": url_for(base_url, "unsubscribe", unsubscribe),
             },
         }

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from html import escape, unescape
 from typing import Any, Literal
 
 import css_inline
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from regard.config import BrandConfig, Settings
 from regard.decisions.models import OutboxMessage
+from regard.delivery.feedback import click_url
+from regard.errors import InvalidInput
 from regard.messages import sms
 from regard.messages.content import Content, EmailContent, ProviderContent
 from regard.messages.personalisation import Recipient, build_recipients
@@ -73,7 +76,14 @@ def render_batch(
         return []
     recipients = build_recipients(session, messages, brand=brand, vault=vault, settings=settings)
     return [
-        render_one(message, recipients[message.id], brand=brand, templates=templates, vault=vault)
+        render_one(
+            message,
+            recipients[message.id],
+            brand=brand,
+            templates=templates,
+            vault=vault,
+            base_url=settings.public_url,
+        )
         for message in messages
     ]
 
@@ -85,8 +95,13 @@ def render_one(
     brand: BrandConfig,
     templates: TemplateSet,
     vault: Vault,
+    base_url: str | None = None,
 ) -> Rendered:
-    """One message written for its recipient (the context already built)."""
+    """One message written for its recipient (the context already built).
+
+    With ``base_url`` (Regard's public address), an email's links to other sites go through
+    the signed click redirect there, so a click is recorded before the customer lands; links
+    to Regard itself (preferences, unsubscribe, survey) stay as they are."""
     template = templates.get(message.content, message.channel)
     if template is None:
         return RenderProblem(
@@ -107,7 +122,11 @@ def render_one(
     )
     try:
         if message.channel == "email":
-            return _email(message, recipient, template, brand=brand, message_id=the_id)
+            email = _email(message, recipient, template, brand=brand, message_id=the_id)
+            if base_url and brand.messages.track_clicks:
+                tracked = _tracked(email.html, outbox_id=message.id, base_url=base_url, vault=vault)
+                email = replace(email, html=tracked)
+            return email
         return _provider(message, recipient, template, brand=brand, message_id=the_id)
     except SecurityError:
         # The sandbox refused something a template tried; the message stays unwritten.
@@ -203,6 +222,26 @@ def _provider(
 def _first_topic(context: Mapping[str, Any], brand: BrandConfig) -> str:
     definition = brand.touchpoint(context["touchpoint"]["name"])
     return definition.topic if definition else ""
+
+
+_LINK = re.compile(r'(<a\b[^>]*?\bhref=")(https?://[^"]+)(")', re.IGNORECASE)
+
+
+def _tracked(html: str, *, outbox_id: int, base_url: str, vault: Vault) -> str:
+    """Each link to another site, through the click redirect of ``base_url``."""
+    own = base_url.rstrip("/") + "/"
+
+    def swap(found: re.Match[str]) -> str:
+        url = unescape(found.group(2))
+        if url.startswith(own):
+            return found.group(0)
+        try:
+            tracked = click_url(base_url, outbox_id=outbox_id, url=url, vault=vault)
+        except InvalidInput:  # too long to sign: left as the template wrote it
+            return found.group(0)
+        return f"{found.group(1)}{escape(tracked)}{found.group(3)}"
+
+    return _LINK.sub(swap, html)
 
 
 def _tidy(text: str) -> str:
