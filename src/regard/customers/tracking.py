@@ -45,6 +45,7 @@ from regard.customers.schemas import (
 from regard.errors import Forbidden, InvalidInput, PayloadTooLarge, RegardError, Unauthorized
 from regard.privacy import service as keys
 from regard.store.database import Store
+from regard.web.bodies import read_body, too_large
 from regard.web.deps import SessionDep, StoreDep
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
@@ -66,24 +67,6 @@ class SegmentRequest:
     write_key: str | None
 
 
-def _too_large(limit: int, what: str = "the request") -> PayloadTooLarge:
-    return PayloadTooLarge(f"{what} is larger than {limit // 1024} KB, the most accepted")
-
-
-async def _read_body(request: Request, *, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _decode(body: bytes, *, encoding: str, limit: int) -> bytes:
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -97,7 +80,7 @@ def _decode(body: bytes, *, encoding: str, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidInput("the body is not valid gzip") from exc
     if len(inflated) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     if not inflater.eof:
         raise InvalidInput("the gzip body is cut short")
     return inflated
@@ -148,7 +131,7 @@ def _check_call_sizes(payload: dict[str, Any]) -> None:
 
 def _segment_request(*, limit: int, batch: bool) -> Callable[[Request], Awaitable[SegmentRequest]]:
     async def read(request: Request) -> SegmentRequest:
-        raw = await _read_body(request, limit=limit)
+        raw = await read_body(request, limit=limit)
         payload = _parse(
             _decode(raw, encoding=request.headers.get("content-encoding", ""), limit=limit)
         )

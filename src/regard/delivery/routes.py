@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from regard.config import Settings, get_settings
 from regard.delivery import feedback
 from regard.delivery.channels.signing import SIGNATURE_HEADER, verify
-from regard.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
+from regard.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from regard.web.bodies import read_body
 from regard.web.deps import SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(tags=["delivery"])
@@ -57,20 +58,6 @@ _NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referr
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _raw_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _LIMIT:
-        raise PayloadTooLarge(f"a status callback may be at most {_LIMIT // 1024} KB")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _LIMIT:
-            raise PayloadTooLarge(f"a status callback may be at most {_LIMIT // 1024} KB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _when(raw: object, *, field: str, now: datetime) -> datetime:
@@ -147,7 +134,7 @@ async def provider_status(
             f"channel: providers report on {', '.join(PROVIDER_CHANNELS)}, not {channel!r}",
             details={"field": "channel"},
         )
-    body = await _raw_body(request)
+    body = await read_body(request, limit=_LIMIT, what="a status callback")
     secret = settings.provider_secret(channel)
     if not secret:
         raise Unauthorized(f"no key is set for the {channel} provider (REGARD_PROVIDER_SECRETS)")

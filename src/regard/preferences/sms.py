@@ -23,9 +23,10 @@ from fastapi.responses import JSONResponse, Response
 
 from regard.config import Settings, get_settings
 from regard.delivery import feedback
-from regard.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
+from regard.errors import Forbidden, InvalidInput, Unauthorized
 from regard.preferences import keywords
 from regard.privacy import service as keys
+from regard.web.bodies import read_body
 from regard.web.deps import SessionDep, StoreDep
 
 router = APIRouter(tags=["sms"])
@@ -51,20 +52,6 @@ class InboundText:
 def signature(secret: str, body: bytes) -> str:
     """The ``X-Regard-Signature`` value of ``body``: what the provider must send."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-async def _raw_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _LIMIT:
-        raise PayloadTooLarge(f"an inbound text may be at most {_LIMIT // 1024} KB")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _LIMIT:
-            raise PayloadTooLarge(f"an inbound text may be at most {_LIMIT // 1024} KB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _check_signature(secret: str, header: str | None, body: bytes) -> None:
@@ -94,7 +81,7 @@ def _fields(body: bytes, content_type: str) -> tuple[dict[str, Any], bool]:
 
 
 async def _inbound(request: Request, settings: SettingsDep) -> InboundText:
-    raw = await _raw_body(request)
+    raw = await read_body(request, limit=_LIMIT, what="an inbound text")
     secret = settings.sms_webhook_secret.get_secret_value()
     if secret:
         _check_signature(secret, request.headers.get(SIGNATURE_HEADER), raw)
