@@ -1,11 +1,11 @@
 """All SQL of the outbox's delivery: claiming due messages, taking back dead workers' leases,
 and recording what became of each message.
 
-A claim is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``: on
-PostgreSQL any number of workers claim at once and never the same row; on SQLite the statement
-is the one writer of its moment. The claim is committed before anything is sent, so a message
-in ``sending`` whose lease has passed is one a worker may have handed over before it died:
-ambiguous, never silently sent again.
+A claim is one ``WITH due AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ... FROM due
+RETURNING``: on PostgreSQL any number of workers claim at once and never the same row; on SQLite
+the statement is the one writer of its moment. The claim is committed before anything is sent,
+so a message in ``sending`` whose lease has passed is one a worker may have handed over before
+it died: ambiguous, never silently sent again.
 
 Every write after the claim names the worker (``claimed_by``): a worker that lost its lease to
 another records nothing over the other's work.
@@ -94,16 +94,19 @@ def claim(
     if channels is not None and not channels:
         return []
     on = OutboxMessage.channel.in_(tuple(channels)) if channels is not None else true()
+    # The due rows are locked in a CTE, which PostgreSQL runs exactly once: as an IN (...)
+    # subquery the planner may run it again while updating, and take other rows the second time.
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status.in_(statuses), OutboxMessage.due_at <= now, on)
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
     claimed = session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due))
+        .where(OutboxMessage.id == due.c.id)
         .values(
             status="sending",
             claimed_by=worker,
