@@ -7,8 +7,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import BigInteger, ColumnElement, Row, and_, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from regard.customers.models import Customer, Event, Identity
 from regard.decisions.models import Decision
@@ -17,13 +18,23 @@ from regard.segments.models import SegmentMembership
 from regard.touchpoints.models import Candidate
 
 
+def _among(
+    session: Session, column: InstrumentedAttribute[int], ids: Collection[int]
+) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL as ``= ANY(array)``, one parameter however many ids,
+    so the driver need not parse a statement with hundreds of placeholders on every batch."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+    return column.in_(ids)
+
+
 def profiles(
     session: Session, customer_ids: Collection[int]
 ) -> Sequence[Row[int, str | None, dict[str, Any], dict[str, Any] | None]]:
     """Each customer's locale, plain traits and (decrypted) personal traits."""
     return session.execute(
         select(Customer.id, Customer.locale, Customer.traits, Customer.personal).where(
-            Customer.id.in_(customer_ids)
+            _among(session, Customer.id, customer_ids)
         )
     ).all()
 
@@ -41,7 +52,7 @@ def addresses(
             Identity.verified_at,
             Identity.created_at,
         )
-        .where(Identity.customer_id.in_(customer_ids), Identity.kind.in_(kinds))
+        .where(_among(session, Identity.customer_id, customer_ids), Identity.kind.in_(kinds))
         .order_by(Identity.customer_id, Identity.verified_at.is_(None), Identity.id.desc())
     ).all()
 
@@ -50,7 +61,7 @@ def devices(session: Session, customer_ids: Collection[int]) -> Sequence[Row[int
     """Push devices (handle, decrypted token), the most recently seen first."""
     return session.execute(
         select(PushDevice.customer_id, PushDevice.handle, PushDevice.token)
-        .where(PushDevice.customer_id.in_(customer_ids))
+        .where(_among(session, PushDevice.customer_id, customer_ids))
         .order_by(PushDevice.customer_id, PushDevice.id.desc())
     ).all()
 
@@ -58,7 +69,7 @@ def devices(session: Session, customer_ids: Collection[int]) -> Sequence[Row[int
 def preference_settings(session: Session, customer_ids: Collection[int]) -> dict[int, Any]:
     rows = session.execute(
         select(PreferenceProfile.customer_id, PreferenceProfile.settings).where(
-            PreferenceProfile.customer_id.in_(customer_ids)
+            _among(session, PreferenceProfile.customer_id, customer_ids)
         )
     ).all()
     return {customer_id: settings or {} for customer_id, settings in rows}
@@ -67,7 +78,7 @@ def preference_settings(session: Session, customer_ids: Collection[int]) -> dict
 def current_segments(session: Session, customer_ids: Collection[int]) -> Sequence[Row[int, str]]:
     return session.execute(
         select(SegmentMembership.customer_id, SegmentMembership.segment).where(
-            SegmentMembership.customer_id.in_(customer_ids),
+            _among(session, SegmentMembership.customer_id, customer_ids),
             SegmentMembership.exited_at.is_(None),
         )
     ).all()
@@ -76,7 +87,7 @@ def current_segments(session: Session, customer_ids: Collection[int]) -> Sequenc
 def link_generations(session: Session, customer_ids: Collection[int]) -> dict[int, int]:
     rows = session.execute(
         select(LinkGeneration.customer_id, LinkGeneration.generation).where(
-            LinkGeneration.customer_id.in_(customer_ids)
+            _among(session, LinkGeneration.customer_id, customer_ids)
         )
     ).all()
     return {int(customer_id): int(generation) for customer_id, generation in rows}
@@ -89,7 +100,7 @@ def triggers(
     return session.execute(
         select(Decision.id, Decision.touchpoint, Candidate.key, Candidate.triggered_at)
         .join(Candidate, Candidate.id == Decision.candidate_id)
-        .where(Decision.id.in_(decision_ids))
+        .where(_among(session, Decision.id, decision_ids))
     ).all()
 
 
@@ -116,7 +127,7 @@ def events(
     """Events' type, moment and plain properties (their personal properties stay sealed)."""
     return session.execute(
         select(Event.id, Event.type, Event.occurred_at, Event.properties).where(
-            Event.id.in_(event_ids)
+            _among(session, Event.id, event_ids)
         )
     ).all()
 
