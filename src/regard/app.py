@@ -16,6 +16,7 @@ from regard.config import get_settings
 from regard.customers import repository as customers_repository
 from regard.preferences import repository as preferences_repository
 from regard.store.database import Store, unit_of_work
+from regard.web import admin
 from regard.web.errors import install_error_handlers
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
@@ -47,6 +48,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     # Pages of every domain render through the same templates (and the same error pages).
     app.state.templates = templates
     install_error_handlers(app, templates)
+    admin.install(app, secure_cookies=get_settings().public_url.startswith("https://"))
 
     from regard.commitment.routes import router as commitment_router
     from regard.customers.routes import router as customers_router

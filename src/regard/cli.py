@@ -40,6 +40,7 @@ def _register() -> None:
     app.add_typer(customer_commands.import_app, name="import")
     app.add_typer(customer_commands.customers_app, name="customers")
     app.add_typer(privacy_commands.app, name="keys")
+    app.add_typer(privacy_commands.staff_app, name="staff")
     app.add_typer(demo_commands.app, name="demo")
     app.add_typer(consent.app, name="consent", help="Prove and check the consent ledger.")
     app.add_typer(links.app, name="links", help="Preference-center links: issue, revoke.")
