@@ -109,6 +109,14 @@ class SinkProcess:
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
 
+    def cpu_seconds(self) -> float:
+        """CPU time the sink has used (Linux; 0 elsewhere): shows when the sink is the limit."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         out, _ = self.process.communicate(timeout=30)
@@ -350,11 +358,16 @@ def main() -> None:
                     port=sink.port,
                 )
                 shop.queue()
+                busy = sink.cpu_seconds()
                 seconds, sent = drain(shop.env, shop.folder, 1, args.batch)
+                busy = sink.cpu_seconds() - busy
                 expected += sent
                 assert shop.sent() == args.messages, "the outbox was not drained"
                 results["sqlite, 1 worker"] = sent / seconds
-                print(f"sqlite, 1 worker: {sent / seconds:,.0f} emails/s ({seconds:.1f} s)")
+                print(
+                    f"sqlite, 1 worker: {sent / seconds:,.0f} emails/s ({seconds:.1f} s, "
+                    f"sink busy {busy / seconds:.0%})"
+                )
                 shop.close()
             if not args.no_postgres:
                 with bench_postgres() as url:
@@ -369,7 +382,9 @@ def main() -> None:
                         shop.queue()
                         pending = shop.rendered(args.baseline)
                         baseline = naive(pending, sink.port)
+                        busy = sink.cpu_seconds()
                         alone = kept(pending, sink.port)
+                        busy = (sink.cpu_seconds() - busy) * alone / len(pending)
                         expected += 2 * len(pending)
                         print(
                             f"baseline, a new SMTP connection per message: {baseline:,.0f} "
@@ -377,19 +392,25 @@ def main() -> None:
                         )
                         print(
                             f"for scale, the same on one kept connection: {alone:,.0f} emails/s "
-                            f"(SMTP alone, nothing rendered: {alone / baseline:.1f}x baseline)"
+                            f"(SMTP alone, nothing rendered: {alone / baseline:.1f}x baseline; "
+                            f"sink busy {busy:.0%})"
                         )
                         done = 0
                         for processes in (int(p) for p in args.workers.split(",")):
                             if done:
                                 shop.queue()
+                            busy = sink.cpu_seconds()
                             seconds, sent = drain(shop.env, shop.folder, processes, args.batch)
+                            busy = sink.cpu_seconds() - busy
                             done += args.messages
                             expected += sent
                             assert shop.sent() == done, "the outbox was not drained"
                             label = f"postgresql, {processes} worker(s)"
                             results[label] = sent / seconds
-                            print(f"{label}: {sent / seconds:,.0f} emails/s ({seconds:.1f} s)")
+                            print(
+                                f"{label}: {sent / seconds:,.0f} emails/s ({seconds:.1f} s, "
+                                f"sink busy {busy / seconds:.0%})"
+                            )
                         shop.close()
     finally:
         received = sink.stop()
