@@ -25,6 +25,8 @@ from regard.customers.importers import (
     import_file,
 )
 from regard.errors import InvalidInput, NotFound
+from regard.privacy import audit
+from regard.privacy.audit import Actor
 from regard.store.database import Store, unit_of_work
 
 import_app = typer.Typer(help="Bring customer and event files in.", no_args_is_help=True)
@@ -218,6 +220,13 @@ def show(customer_id: int = typer.Argument(..., help="The customer's id.")) -> N
             if survivor is not None:
                 raise NotFound(f"customer {customer_id} was merged into customer {survivor}")
             raise NotFound(f"no customer with id {customer_id}")
+        audit.record(
+            session,
+            actor=Actor.command_line(),
+            action="customer.read",
+            target=f"customer:{customer.id}",
+            details={"via": "cli"},
+        )
         console.print(
             f"[bold]Customer {customer.id}[/]  time zone {customer.time_zone or '-'}, "
             f"locale {customer.locale or '-'}"
@@ -252,6 +261,14 @@ def find(
     identity = claim(kind, value, region=store.brand.region, source="")
     with unit_of_work(store) as session:
         found = repository.customer_ids_by_lookup(session, [identity.lookup(store.vault)])
+        if found:
+            audit.record(
+                session,
+                actor=Actor.command_line(),
+                action="customer.lookup",
+                target=f"customer:{next(iter(found.values()))}",
+                details={"via": "cli", "by": identity.label},
+            )
     if not found:
         raise NotFound(f"no customer with that {kind}")
     console.print(f"customer {next(iter(found.values()))}")

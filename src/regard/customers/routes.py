@@ -15,9 +15,29 @@ from fastapi.responses import JSONResponse
 from regard.customers import profiles
 from regard.customers.profiles import CustomerRecord
 from regard.customers.schemas import CustomerProfile, MergedCustomer, MergeRecord
+from regard.privacy import audit
+from regard.privacy.audit import Actor
+from regard.privacy.models import ApiKey
+from regard.privacy.service import require_permission
 from regard.web.deps import ReadKeyDep, SessionDep, StoreDep
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
+
+
+def _read_personal(
+    session: SessionDep, request: Request, key: ApiKey, customer_id: int, *, by: str
+) -> None:
+    # Every profile read through the API is personal data: allowed by the key's role, audited.
+    require_permission(key, "customers.lookup")
+    require_permission(key, "personal.view")
+    audit.record(
+        session,
+        actor=Actor.of_key(key, client=request.client.host if request.client else None),
+        action="customer.read",
+        target=f"customer:{customer_id}",
+        details={"via": "api", "by": by},
+    )
+
 
 EventsLimit = Annotated[
     int, Query(ge=0, le=1000, description="How many of the most recent events to include.")
@@ -36,9 +56,10 @@ def list_merges(
 
 @router.get("", response_model=CustomerProfile)
 def find_customer(
+    request: Request,
     session: SessionDep,
     store: StoreDep,
-    _key: ReadKeyDep,
+    key: ReadKeyDep,
     email: str | None = None,
     phone: str | None = None,
     external: Annotated[str | None, Query(description="'system:id', e.g. 'pos:1234'")] = None,
@@ -49,6 +70,7 @@ def find_customer(
         email=email, phone=phone, external=external, region=store.brand.region
     )
     found = profiles.find_customer(session, identity, vault=store.vault, events=events)
+    _read_personal(session, request, key, found.customer.id, by=identity.label)
     return CustomerProfile.of(found.customer, found.events)
 
 
@@ -61,12 +83,13 @@ def get_customer(
     customer_id: int,
     request: Request,
     session: SessionDep,
-    _key: ReadKeyDep,
+    key: ReadKeyDep,
     events: EventsLimit = 50,
 ) -> CustomerProfile | JSONResponse:
     """One customer's profile, identities (decrypted) and most recent events."""
     found = profiles.customer_record(session, customer_id, events=events)
     if isinstance(found, CustomerRecord):
+        _read_personal(session, request, key, found.customer.id, by="id")
         return CustomerProfile.of(found.customer, found.events)
     location = str(request.app.url_path_for("get_customer", customer_id=found.survivor_id))
     if request.url.query:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from regard.preferences import imports, views
 from regard.preferences.schemas import (
@@ -28,6 +28,9 @@ from regard.preferences.schemas import (
     Verification,
 )
 from regard.preferences.service import ConsentChange, Origin, SettingChange, describe_entry
+from regard.privacy import audit
+from regard.privacy.audit import Actor
+from regard.privacy.service import require_permission
 from regard.web.deps import ReadKeyDep, SessionDep, StoreDep, WriteKeyDep
 
 router = APIRouter(prefix="/api", tags=["preferences"])
@@ -87,9 +90,19 @@ def change_preferences(
 
 
 @router.get("/customers/{customer_id}/consent", response_model=ConsentProof)
-def consent_proof(customer_id: int, session: SessionDep, _key: ReadKeyDep) -> ConsentProof:
+def consent_proof(
+    customer_id: int, request: Request, session: SessionDep, key: ReadKeyDep
+) -> ConsentProof:
     """Every change ever recorded about the customer, merged profiles' included, verified."""
+    require_permission(key, "customers.lookup")
     proof = views.consent_proof(session, customer_id)
+    audit.record(
+        session,
+        actor=Actor.of_key(key, client=request.client.host if request.client else None),
+        action="consent.proof",
+        target=f"customer:{proof.customer_id}",
+        details={"via": "api"},
+    )
     return ConsentProof(
         customer_id=proof.customer_id,
         merged_profiles=proof.merged_profiles,

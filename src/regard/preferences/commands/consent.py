@@ -15,6 +15,8 @@ from regard.config import BrandConfig
 from regard.errors import InvalidInput
 from regard.preferences import imports, service, views
 from regard.preferences.service import ConsentChange, Preferences
+from regard.privacy import audit
+from regard.privacy.audit import Actor
 from regard.store.database import unit_of_work
 
 app = typer.Typer(no_args_is_help=True)
@@ -118,6 +120,13 @@ def change(
             recorded.entries += service.stop_marketing(
                 session, cid, brand=store.brand, origin=origin
             ).entries
+        audit.record(
+            session,
+            actor=Actor.command_line(),
+            action="consent.recorded",
+            target=f"customer:{cid}",
+            details={"via": "cli", "entries": len(recorded.entries)},
+        )
     console.print(
         f"Recorded {len(recorded.entries)} change(s) for customer {cid} from {escape(staff)}.",
         highlight=False,
@@ -138,6 +147,13 @@ def proof(customer: str = _CUSTOMER) -> None:
         cid = views.find_customer(session, customer, brand=store.brand, vault=store.vault)
         found = views.consent_proof(session, cid)
         now = service.current(session, found.customer_id, brand=store.brand)
+        audit.record(
+            session,
+            actor=Actor.command_line(),
+            action="consent.proof",
+            target=f"customer:{found.customer_id}",
+            details={"via": "cli"},
+        )
     merged = found.merged_profiles
     title = f"Consent history of customer {found.customer_id}"
     if merged:
