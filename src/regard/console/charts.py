@@ -91,12 +91,13 @@ def as_count(value: float) -> str:
 
 
 def as_percent(value: float) -> str:
-    """A share as a percentage: 0.4 is "40%", 0.003 is "0.3%", 0.0125 is "1.25%"."""
+    """A share as a percentage: 0.4 is "40%", 0.1667 is "16.7%", 0.003 is "0.3%"."""
     percent = value * 100
-    for decimals in (0, 1, 2):
-        if round(percent, decimals) == round(percent, 4) or decimals == 2:
-            return f"{percent:.{decimals}f}%"
-    raise AssertionError("unreachable")
+    if abs(percent - round(percent)) < 1e-9:
+        return f"{percent:.0f}%"
+    if abs(percent) >= 1:
+        return f"{percent:.1f}%"
+    return f"{percent:.2f}".rstrip("0") + "%"
 
 
 @dataclass(frozen=True)
