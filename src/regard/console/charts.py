@@ -163,7 +163,14 @@ def line_chart(
             )
         axes.set_xticks(positions, list(x_labels), rotation=45, ha="right")
         axes.set_ylabel(y_label)
-        axes.set_ylim(bottom=0)
+        # Room above the highest point and the threshold, so a threshold is never lost at the
+        # top or squashed at the bottom of an empty chart.
+        highest = max(
+            [*(v for line in series for v in line.values)]
+            + ([reference_line.value] if reference_line is not None else [])
+            + [0]
+        )
+        axes.set_ylim(0, highest * 1.25 or 1)
         axes.yaxis.set_major_formatter(lambda value, _pos: value_format(value))
         _tidy(axes)
         axes.grid(axis="y", color=_GRID, linewidth=0.6)
@@ -244,7 +251,9 @@ def bar_chart(
         table: list[tuple[str, ...]] = [("Group", "Name", x_label)]
         table += [(g, n, value_format(v)) for g, n, v in zip(groups, names, values, strict=True)]
         spoken = ", ".join(
-            f"{g} {n}: {value_format(v)}" if g != n else f"{n}: {value_format(v)}"
+            f"{g}: {value_format(v)}"
+            if g.casefold() == n.casefold()
+            else f"{g} {n}: {value_format(v)}"
             for g, n, v in zip(groups, names, values, strict=True)
         )
     else:
@@ -325,8 +334,11 @@ def grid_chart(
     title: str,
     value_label: str,
     value_format: Format = as_count,
+    maximum: float | None = None,
 ) -> Chart:
     """A heat map: one cell per (row, column), darker for more, each cell printing its value.
+
+    The scale runs from 0 to ``maximum`` (for shares, 1), or else to the largest value.
 
     ``marks`` names rows that need attention (the journey map's ``"gap"`` and ``"pile-up"``):
     such a row is outlined, dashed for a gap, and its mark is written at its right end, so it
@@ -338,7 +350,7 @@ def grid_chart(
     unknown = set(marks) - set(rows)
     if unknown:
         raise ValueError(f"marks for rows not in the grid: {', '.join(sorted(unknown))}")
-    highest = max((value for row in values for value in row), default=0) or 1
+    highest = maximum or max((value for row in values for value in row), default=0) or 1
     height = max(2.2, 0.32 * len(rows) + 1.6)
     width = max(_WIDTH, 0.75 * len(columns) + 3.2)
     with _drawing(title, height=height, width=width) as figure:
@@ -447,8 +459,17 @@ def _chart(svg: str, *, title: str, alt: str, table: list[tuple[str, ...]]) -> C
         f'<title id="{slug}-title">{escape(title)}</title>'
         f'<desc id="{slug}-desc">{escape(alt)}</desc>'
     )
-    labelled = svg[: opening.start()] + named + head + svg[opening.end() :]
+    labelled = svg[: opening.start()] + named + head + _own_ids(svg[opening.end() :], slug)
     return Chart(svg=labelled, alt=alt, table=tuple(table), title=title)
+
+
+_ID = re.compile(r'(\sid="|url\(#|xlink:href="#)(?=[^"#)\s])')
+
+
+def _own_ids(body: str, prefix: str) -> str:
+    """Every id in the SVG, and every reference to one, prefixed with the chart's own name:
+    matplotlib numbers its elements from 1 in each figure, and a page shows several charts."""
+    return _ID.sub(lambda match: f"{match.group(1)}{prefix}-", body)
 
 
 def _tidy(axes: Any) -> None:

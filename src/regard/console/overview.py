@@ -453,6 +453,7 @@ def overview_charts(overview: Overview) -> dict[str, Chart]:
             title="Who may be sent each topic on each channel",
             value_label="share of customers",
             value_format=as_percent,
+            maximum=1.0,
         ),
         "messages": bar_chart(
             [(count.label, count.candidates) for count in messages.by_reason],
