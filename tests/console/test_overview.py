@@ -323,3 +323,17 @@ def test_the_overview_charts_state_the_figures(overview: Overview) -> None:
     assert "Complaint-rate limit: 0.3%" in complaints.alt
     assert "reference-line" in complaints.svg
     assert ("orders", "83.3%", "100%", "100%", "16.7%") in charts["opt_in_grid"].table
+
+
+def test_an_empty_store_gives_zeros_and_charts_that_say_so(store: Store) -> None:
+    with store.sessions() as session:
+        empty = read_overview(session, brand=store.brand, now=NOW, weeks=2, days=7)
+    assert empty.growth.customers == 0
+    assert [w.count for w in empty.growth.new_per_week] == [0, 0]
+    assert empty.commitment.scored == 0
+    assert {cell.share for cell in empty.opt_in.cells} == {0.0}
+    assert (empty.messages.sent, empty.messages.held, empty.messages.dropped) == (0, 0, 0)
+    assert [w.complaint_rate for w in empty.feedback] == [0.0, 0.0]
+    charts = overview_charts(empty)
+    assert "0% (9 Nov), 0% (16 Nov)" in charts["complaints"].alt
+    assert "never above it" in charts["complaints"].alt
