@@ -314,7 +314,8 @@ def test_the_overview_charts_state_the_figures(overview: Overview) -> None:
         "complaints",
     }
     assert "1 (2 Nov), 2 (9 Nov), 2 (16 Nov)" in charts["growth"].alt
-    assert "Entrenched / Available 2" in charts["commitment"].alt
+    assert "Users Entrenched: 2, Users Average: 0" in charts["commitment"].alt
+    assert "Non-users Available: 1" in charts["commitment"].alt
     assert "Prospect: 2" in charts["lifecycle"].alt
     assert "Held brand-wide cap: 1" in charts["messages"].alt
     assert "Dropped opted out: 2" in charts["messages"].alt

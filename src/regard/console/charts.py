@@ -244,7 +244,7 @@ def bar_chart(
             handles = [
                 Rectangle((0, 0), 1, 1, color=PALETTE[i % len(PALETTE)]) for i in range(len(order))
             ]
-            axes.legend(handles, order, loc="lower right", frameon=False, fontsize=8)
+            axes.legend(handles, order, loc="best", frameon=False, fontsize=8)
         figure.suptitle(title, fontsize=11, x=0.02, ha="left")
         svg = _svg(figure)
     if groups is not None:

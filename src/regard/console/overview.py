@@ -28,7 +28,6 @@ from regard.console.charts import (
     bar_chart,
     grid_chart,
     line_chart,
-    stacked_bar_chart,
 )
 from regard.decisions.reasons import Reason
 from regard.preferences.catalogue import CHANNEL_LABELS, default_allows
@@ -185,7 +184,11 @@ class OptInRates:
     by_topic: tuple[OptInRate, ...]
 
     def cell(self, topic: str, channel: str) -> OptInCell:
-        return next(c for c in self.cells if c.topic == topic and c.channel == channel)
+        """The cell of ``topic`` on ``channel``; KeyError when the brand has no such pair."""
+        for cell in self.cells:
+            if cell.topic == topic and cell.channel == channel:
+                return cell
+        raise KeyError((topic, channel))
 
 
 @dataclass(frozen=True)
@@ -420,12 +423,9 @@ def overview_charts(overview: Overview) -> dict[str, Chart]:
             title=f"New profiles per week ({overview.growth.customers:,} in all)",
             y_label="Profiles created",
         ),
-        "commitment": stacked_bar_chart(
-            ["Users", "Non-users"],
-            [
-                Series(f"{user.label} / {other.label}", (user.customers, other.customers))
-                for user, other in zip(mix.users, mix.non_users, strict=True)
-            ],
+        "commitment": bar_chart(
+            [(group.label, group.customers) for group in mix.groups],
+            groups=["Users"] * len(mix.users) + ["Non-users"] * len(mix.non_users),
             title="Commitment mix (Conversion Model)",
             x_label="Customers",
         ),
