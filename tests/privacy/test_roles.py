@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from regard.privacy import roles
@@ -56,3 +59,19 @@ def test_masking_keeps_only_what_tells_values_apart(
     assert roles.mask(value, kind, "marketer") == masked
     assert roles.mask(value, kind, "agent") == (value or "")
     assert roles.mask(value, kind, "admin") == (value or "")
+
+
+def test_the_documented_table_is_the_permission_table() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "staff-and-audit.md").read_text(
+        encoding="utf-8"
+    )
+    documented: dict[str, set[str]] = {role: set() for role in roles.ROLES}
+    for line in docs.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 1 + len(roles.ROLES) or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`([a-z]+\.[a-z]+)`", cells[0])
+        for role, cell in zip(roles.ROLES, cells[1:], strict=True):
+            if cell == "✓":
+                documented[role].update(names)
+    assert documented == {role: set(granted) for role, granted in roles.GRANTS.items()}
