@@ -33,6 +33,8 @@ ACTIONS: dict[str, str] = {
     "data.exported": "Exported customers' data",
     "audit.exported": "Exported the audit log",
     "setting.changed": "Changed a setting",
+    "delivery.retried": "Sent a dead-letter message back to be retried",
+    "breaker.resumed": "Resumed a sending stream the complaint-rate breaker had slowed or halted",
     "staff.login": "Signed in",
     "staff.logout": "Signed out",
     "staff.login_failed": "Sign-in refused: wrong email or password",

@@ -31,6 +31,8 @@ Permission = Literal[
     "previews.view",
     "deliveries.view",
     "deliveries.retry",
+    # Let a sending stream the complaint-rate breaker halted or slowed send again.
+    "deliveries.resume",
     # Download many customers' records at once.
     "data.export",
     "audit.view",
