@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from regard.privacy import roles
+from regard.privacy.audit import ACTIONS
 
 
 def test_admin_holds_every_permission_and_every_role_sees_the_overview() -> None:
@@ -75,3 +76,10 @@ def test_the_documented_table_is_the_permission_table() -> None:
             if cell == "✓":
                 documented[role].update(names)
     assert documented == {role: set(granted) for role, granted in roles.GRANTS.items()}
+
+
+def test_every_audit_action_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "staff-and-audit.md").read_text(
+        encoding="utf-8"
+    )
+    assert [action for action in ACTIONS if f"`{action}`" not in docs] == []
