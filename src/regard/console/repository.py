@@ -140,3 +140,45 @@ def _by_period(
         select(inner.c.period, func.count(inner.c.counted.distinct())).group_by(inner.c.period)
     ).all()
     return {int(index): int(count) for index, count in rows}
+
+
+# --- One customer's page and the deliveries page: a few rows each, never the whole base. ---
+
+
+def open_segments_of(session: Session, customer_id: int) -> Sequence[SegmentMembership]:
+    """The segments the customer is in now (stays not exited), by name."""
+    return session.scalars(
+        select(SegmentMembership)
+        .where(
+            SegmentMembership.customer_id == customer_id,
+            SegmentMembership.exited_at.is_(None),
+        )
+        .order_by(SegmentMembership.segment)
+    ).all()
+
+
+def outbox_of_decisions(session: Session, decision_ids: Sequence[int]) -> dict[int, OutboxMessage]:
+    """The outbox message each decision queued, by decision id (held and dropped have none)."""
+    if not decision_ids:
+        return {}
+    rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.decision_id.in_(sorted(set(decision_ids))))
+    ).all()
+    return {row.decision_id: row for row in rows}
+
+
+def dead_letters(session: Session, *, limit: int) -> Sequence[OutboxMessage]:
+    """Messages given up on (``failed``), most recently changed first."""
+    return session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def outbox_message(session: Session, outbox_id: int) -> OutboxMessage | None:
+    """One outbox message, its row locked on PostgreSQL until the transaction ends."""
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id == outbox_id).with_for_update()
+    ).first()
