@@ -32,7 +32,6 @@ _WORD_BYTES = 45
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 # What a bare address (local@domain) never holds.
 _NOT_BARE = re.compile(r'[<>()",;:\\\s]')
-_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +91,20 @@ class EmailContent:
 
 def _part(text: str, subtype: str) -> bytes:
     """One MIME part: 7bit when it is ASCII in lines short enough, else quoted-printable."""
-    lines = _LINE_BREAKS.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()
-    body = _CRLF.join(lines) + _CRLF
-    if body.isascii() and max(map(len, lines), default=0) <= _SEVEN_BIT_LINE - 2:
+    body = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.endswith("\n"):
+        body += "\n"
+    if body.isascii() and max(map(len, body.split("\n"))) <= _SEVEN_BIT_LINE - 2:
         encoding, payload = "7bit", body.encode("ascii")
     else:
-        # Soft line breaks keep every line within 76 characters; CRLF stays a line break.
+        # Soft line breaks keep every line within 76 characters.
         encoding = "quoted-printable"
         payload = binascii.b2a_qp(body.encode(), istext=True)
     head = (
         f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}'
         f"Content-Transfer-Encoding: {encoding}{_CRLF}{_CRLF}"
     )
-    return head.encode() + payload
+    return head.encode() + payload.replace(b"\n", b"\r\n")
 
 
 def _plain(value: str) -> list[str]:

@@ -30,7 +30,6 @@ log = logging.getLogger("regard.delivery.smtp")
 
 _CRLF = b"\r\n"
 _ENHANCED = re.compile(rb"^([245]\.\d{1,3}\.\d{1,3})\b")
-_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
 class _Dropped(Exception):
@@ -245,7 +244,9 @@ def _start_data(smtp: smtplib.SMTP) -> tuple[int, bytes]:
 def _wire_bytes(content: EmailContent) -> bytes:
     """The message with CRLF line ends, dot-stuffed, ending in the lone "." of RFC 5321."""
     raw = content.as_bytes()
-    stuffed = _DOT_AT_LINE_START.sub(b"..", raw)
+    stuffed = raw.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
     if not stuffed.endswith(_CRLF):
         stuffed += _CRLF
     return stuffed + b"." + _CRLF
