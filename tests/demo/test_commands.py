@@ -17,6 +17,8 @@ from regard import runtime
 from regard.app import create_app
 from regard.cli import app
 from regard.demo.generator import DemoManifest
+from regard.privacy.staff import SignedIn, sign_in
+from regard.store.database import unit_of_work
 
 runner = CliRunner()
 
@@ -96,6 +98,18 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert received.get_body(("plain",)) is not None
     assert received.get_body(("html",)) is not None
+    # A console login for each role, printed and kept for the owner only; each one signs in.
+    staff_file = tmp_path / "staff.json"
+    assert stat.S_IMODE(staff_file.stat().st_mode) == 0o600
+    logins = json.loads(staff_file.read_text())
+    assert set(logins) == {"admin", "marketer", "analyst", "agent"}
+    assert "/admin/" in first.output
+    demo = runtime.store()
+    for email, password in logins.values():
+        assert password in first.output
+        with unit_of_work(demo) as session:
+            signed = sign_in(session, email=email, password=password, client=None, vault=demo.vault)
+        assert isinstance(signed, SignedIn)
     ledger_line = _line_with(first.output, "ledger entries")
     # The printed preference link opens this customer's page.
     link = _line_with(first.output, "/p/").strip()

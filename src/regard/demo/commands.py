@@ -35,6 +35,7 @@ from regard.delivery import commands as delivery_commands
 from regard.demo import commitment as demo_commitment
 from regard.demo import delivery as demo_delivery
 from regard.demo import loading
+from regard.demo import staff as demo_staff
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
 from regard.errors import InvalidInput
 from regard.segments import service as segments_service
@@ -250,6 +251,15 @@ def _finish(
         + f" (anchor {voices.report.anchor[:16]}…).",
     ]
     lines += _preference_lines(store, example.email, base, directory)
+    logins = demo_staff.ensure_staff(store, directory)
+    lines += [
+        "",
+        f"[bold]Staff console[/]: {base}/admin/ (a login for each role; kept in "
+        f"{directory / demo_staff.STAFF_FILE}):",
+        *(f"    {role:9s} {email}  {password}" for role, (email, password) in logins.items()),
+        f"  Find {example.email} with the agent's login, see why each message was or was not "
+        "sent; preview a campaign with the marketer's.",
+    ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     if serve:
