@@ -16,6 +16,7 @@ import email
 import functools
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -56,6 +57,9 @@ class EmailContent:
         itself is not ASCII); ``Date`` is the moment of this call. Raises ``ValueError`` for
         a header value holding a line break."""
         boundary = "=_" + hashlib.blake2s(self.message_id.encode(), digest_size=12).hexdigest()
+        if boundary in self.text or boundary in self.html:
+            # Never in practice; a part holding it would end the part early.
+            boundary = "=_" + secrets.token_hex(16)
         lines = [
             _header("From", _address(self.sender)),
             _header("To", _address(self.to) if _NOT_BARE.search(self.to) else _bare(self.to)),
