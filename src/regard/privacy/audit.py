@@ -35,6 +35,7 @@ ACTIONS: dict[str, str] = {
     "setting.changed": "Changed a setting",
     "delivery.retried": "Sent a dead-letter message back to be retried",
     "breaker.resumed": "Resumed a sending stream the complaint-rate breaker had slowed or halted",
+    "campaign.launched": "Launched a campaign from the console",
     "staff.login": "Signed in",
     "staff.logout": "Signed out",
     "staff.login_failed": "Sign-in refused: wrong email or password",
