@@ -344,3 +344,145 @@ def screenshots_folder() -> Path:
     folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# --- the staff console ---------------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"
+CONSOLE_ROLES = ("admin", "marketer", "analyst", "agent")
+# A campaign for everyone, beside the catalogue's own (spring_camping, for lifecycle:active).
+AUTUMN_EVENTS: dict[str, Any] = {
+    "name": "autumn_events",
+    "label": "Autumn store events",
+    "topic": "events",
+    "campaign": True,
+    "channels": [
+        {"channel": "email", "content": "autumn-email"},
+        {"channel": "sms", "content": "autumn-sms"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    email: str
+    password: str
+
+
+@dataclass
+class ConsoleSite:
+    """The served app over a small seeded store, and a staff account for each role.
+
+    Ana opted in to event news by email and got the autumn campaign's message (queued in the
+    outbox); Ben never opted in, so the engine dropped his for want of consent.
+    """
+
+    base_url: str
+    store: Store
+    staff: dict[str, StaffLogin]
+    ana: Customer
+    ben: Customer
+
+
+def _seed_console(store: Store, serial: int) -> tuple[Customer, Customer]:
+    # Imported here: the console's domains are not needed by the preference center's tests.
+    import copy
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from regard.console import campaigns as planner
+    from regard.decisions.service import run_engine
+    from regard.preferences.service import ConsentChange, Origin
+    from regard.privacy import staff
+    from regard.privacy.audit import Actor
+    from regard.segments import service as segments
+    from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
+
+    store.brand = brand_with_touchpoints([*copy.deepcopy(CATALOGUE), AUTUMN_EVENTS])
+    ana = Customer(
+        id=0,
+        name="Ana",
+        email=f"ana.{serial}@example.com",
+        phone=f"+31 6 2345 {serial:04d}",
+        device_handle="",
+        device_name="",
+    )
+    ben = Customer(
+        id=0,
+        name="Ben",
+        email=f"ben.{serial}@example.com",
+        phone="",
+        device_handle="",
+        device_name="",
+    )
+    ana_id = new_customer(store, email=ana.email, phone=ana.phone, name=ana.name)
+    ben_id = new_customer(store, email=ben.email, name=ben.name)
+    with unit_of_work(store) as session:
+        service.record(
+            session,
+            ana_id,
+            brand=store.brand,
+            # Confirmed, as after the double opt-in mail: an unconfirmed one is only pending.
+            origin=Origin(source="confirmation", actor="customer"),
+            consents=[ConsentChange("events", "email", "opted-in")],
+        )
+        for role in CONSOLE_ROLES:
+            staff.add_staff(
+                session,
+                email=f"{role}@staff.example",
+                role=role,
+                password=STAFF_PASSWORD,
+                vault=store.vault,
+                actor=Actor.command_line(),
+            )
+    now = datetime.now(UTC)  # after the consent: the engine reads what was said by then
+    with unit_of_work(store) as session:
+        segments.evaluate_segments(session, brand=store.brand, as_of=now)
+        planner.launch(
+            session, "autumn_events", brand=store.brand, actor=Actor.command_line(), now=now
+        )
+    run_engine(store, now=now)  # Ana's message queued, Ben's dropped
+    return (
+        dataclasses.replace(ana, id=ana_id),
+        dataclasses.replace(ben, id=ben_id),
+    )
+
+
+@pytest.fixture
+def console_site(tmp_path: Path, browser_tools: BrowserTools) -> Iterator[ConsoleSite]:
+    """A served app over a fresh SQLite store seeded for the console (see :class:`ConsoleSite`)."""
+    store = open_store(
+        make_settings(f"sqlite:///{tmp_path / 'regard.db'}", tmp_path), brand=brand_for_tests()
+    )
+    migrate.upgrade(store.engine)
+    runtime.use_store(store)
+    ana, ben = _seed_console(store, next(_serial))
+    serving = _Serving(store, mail_dir=tmp_path / "mail")
+    serving.start()
+    try:
+        yield ConsoleSite(
+            base_url=serving.base_url,
+            store=store,
+            staff={
+                role: StaffLogin(f"{role}@staff.example", STAFF_PASSWORD) for role in CONSOLE_ROLES
+            },
+            ana=ana,
+            ben=ben,
+        )
+    finally:
+        serving.stop()
+        runtime.use_store(None)
+        store.engine.dispose()
+
+
+@pytest.fixture
+def console_contexts(
+    browser: Browser, console_site: ConsoleSite, request: pytest.FixtureRequest
+) -> Iterator[Contexts]:
+    """Browser profiles on the console; a failed test leaves screenshots of its pages."""
+    opened = Contexts(browser, console_site.base_url)
+    yield opened
+    outcome = request.node.stash.get(_OUTCOME, None)
+    if outcome is not None and outcome.failed:
+        opened.keep_evidence(re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:120])
+    opened.close()

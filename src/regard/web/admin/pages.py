@@ -63,9 +63,18 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     templates: Jinja2Templates = request.app.state.templates
+    who = context.get("who")
+    if isinstance(who, SignedIn):
+        # The layout's navigation: every page this role may open, and none it may not.
+        context = {**context, "console_sections": sections_for(who)}
     return templates.TemplateResponse(
         request, template, context, status_code=status, headers=headers
     )
+
+
+def sections_for(who: SignedIn) -> list[tuple[str, str]]:
+    """The (label, path) of every console page ``who`` may open, in the order pages added them."""
+    return [(label, path) for permission, label, path in SECTIONS if who.may(permission)]
 
 
 def _safe_next(raw: str | None) -> str:
@@ -138,8 +147,7 @@ def overview(
     request: Request, who: Annotated[SignedIn, Depends(require("overview.view"))]
 ) -> Response:
     """Who you are, your role, and what your role may open."""
-    sections = [(label, path) for permission, label, path in SECTIONS if who.may(permission)]
-    return render(request, "admin/overview.html", {"who": who, "sections": sections})
+    return render(request, "admin/overview.html", {"who": who, "sections": sections_for(who)})
 
 
 def _day(raw: str | None, name: str) -> date | None:
