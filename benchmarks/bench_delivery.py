@@ -31,16 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch_postgres import bench_postgres
+
 TARGET = 500.0
-POSTGRES = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3"
 BENCH_DATABASE = "regard_bench_delivery"
 TEMPLATES = Path(__file__).resolve().parents[1] / "src" / "regard" / "demo" / "templates"
 
@@ -299,26 +298,6 @@ def kept(messages: list[tuple[str, str, bytes]], port: int) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
-@contextmanager
-def bench_postgres() -> Iterator[str | None]:
-    """A fresh database for the run, dropped afterwards; None when no server answers."""
-    try:
-        import psycopg
-
-        admin = psycopg.connect(POSTGRES, autocommit=True)
-    except Exception as error:
-        print(f"postgresql: not reachable at 127.0.0.1:5432 ({error}); skipped")
-        yield None
-        return
-    with admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-        finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-
-
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -370,7 +349,7 @@ def main() -> None:
                 )
                 shop.close()
             if not args.no_postgres:
-                with bench_postgres() as url:
+                with bench_postgres(BENCH_DATABASE) as url:
                     if url is not None:
                         shop = Shop(
                             url,

@@ -23,8 +23,6 @@ import argparse
 import io
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,9 +38,9 @@ from regard.segments.service import evaluate_segments
 from regard.store import migrate
 from regard.store.database import Store, open_store, unit_of_work
 from regard.store.types import SQLITE_TIMESTAMP_FORMAT
+from scratch_postgres import bench_postgres
 
 TARGET_SECONDS = 30.0
-POSTGRES = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3"
 BENCH_DATABASE = "regard_bench_segments"
 NEXT_DAY = AS_OF + timedelta(days=1)
 
@@ -209,26 +207,6 @@ def run_store(url: str, tmp: Path, tables: dict[str, pl.DataFrame]) -> dict[str,
         store.engine.dispose()
 
 
-@contextmanager
-def bench_postgres() -> Iterator[str | None]:
-    """A fresh database for the run, dropped afterwards; None when no server answers."""
-    try:
-        import psycopg
-
-        admin = psycopg.connect(POSTGRES, autocommit=True)
-    except Exception as error:
-        print(f"postgresql: not reachable at 127.0.0.1:5432 ({error}); skipped")
-        yield None
-        return
-    with admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-        finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-
-
 def postgres_sql(statement: str) -> str:
     """bench_segments' SQLite SQL in PostgreSQL's words: boolean sums, least and greatest."""
     return (
@@ -329,7 +307,7 @@ def main() -> None:
             db.close()
             print_sql("sqlite SQL baseline", sql, results["sqlite"])
         if not args.no_postgres:
-            with bench_postgres() as url:
+            with bench_postgres(BENCH_DATABASE) as url:
                 if url is not None:
                     print("regard on postgresql, evaluate_segments from the store:")
                     results["postgresql"] = run_store(url, tmp, tables)
