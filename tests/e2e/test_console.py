@@ -87,6 +87,18 @@ def scanned(page: Page, tools: BrowserTools, *, role: str, what: str) -> None:
     keep(page, f"{role}-{what}")
 
 
+def links_work(page: Page, checked: set[str]) -> None:
+    """Every link on the page that stays on this site leads somewhere (each checked once)."""
+    hrefs = page.locator("a[href]").evaluate_all("links => links.map((a) => a.href)")
+    for href in hrefs:
+        address = str(href).split("#", 1)[0]
+        if not address.startswith(page.url.split("/admin", 1)[0]) or address in checked:
+            continue
+        checked.add(address)
+        answer = page.request.get(address, max_redirects=0)
+        assert answer.status < 400, f"{page.url} links to {address}, which answers {answer.status}"
+
+
 def tab_to(page: Page, target: Locator, *, limit: int = 120) -> None:
     """Presses Tab until ``target`` has the focus, as a keyboard user would reach it."""
     for _ in range(limit):
@@ -228,10 +240,14 @@ def test_each_role_walks_every_page_it_may_see(
     paths = nav_paths(page)
     assert paths == [HOME, *allowed], f"the {role}'s navigation"
 
+    checked: set[str] = set()
     for path in paths:
         visit(page, path)
         CHECKS[path](page, console_site, role)
+        links_work(page, checked)
         assert nav_paths(page) == paths, f"the navigation on {path}"
+        current = page.locator('nav[aria-label="Console"] a[aria-current="page"]')
+        expect(current).to_have_attribute("href", path)
         scanned(page, browser_tools, role=role, what=path.removeprefix("/admin/") or "home")
 
     # The pages behind the lists, reached by their links.
@@ -253,6 +269,11 @@ def test_each_role_walks_every_page_it_may_see(
         scanned(page, browser_tools, role=role, what="campaign")
     if "/admin/customers" in paths:
         find_customer(page, console_site.ana.email)
+        links_work(page, checked)
+        for target in page.locator('a[href^="#"]').evaluate_all(
+            "links => links.map((a) => a.getAttribute('href'))"
+        ):
+            expect(page.locator(str(target))).to_have_count(1)
         scanned(page, browser_tools, role=role, what="customer")
 
     refused = [path for permission, _label, path in SECTIONS if not roles.allows(role, permission)]
