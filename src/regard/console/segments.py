@@ -14,17 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-import polars as pl
 from sqlalchemy.orm import Session
 
-from regard.commitment.service import score_base
 from regard.config import BrandConfig
 from regard.console.charts import Chart, Series, line_chart
-from regard.segments import features
 from regard.segments.language import SegmentError
 from regard.segments.models import SegmentRun
-from regard.segments.rfm import utc_instant
-from regard.segments.service import check_rule, engine_columns
+from regard.segments.service import count_members
 
 __all__ = [
     "RuleCheck",
@@ -54,34 +50,6 @@ class RuleCheck:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def count_members(session: Session, rule: str, *, brand: BrandConfig, as_of: datetime) -> int:
-    """How many customers ``rule`` would hold on ``as_of``; nothing is stored.
-
-    Reads the base as an evaluation does (engines' columns, commitment groups, the rule's own
-    features) but keeps no memberships, runs or commitment cut points. Raises ``SegmentError``.
-    """
-    compiled = check_rule(rule, brand=brand)
-    as_of = utc_instant(as_of)
-    options = brand.segments
-    customers = features.read_customers(session)
-    purchases = features.read_purchases(session, options=options.rfm, as_of=as_of)
-    scores, stages = engine_columns(purchases, customers, as_of=as_of, options=options)
-    commitment = score_base(session, brand=brand).select(
-        pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
-    )
-    base = customers.with_columns(
-        stages["stage"].cast(pl.String).alias("lifecycle"),
-        scores["rfm_group"].cast(pl.String).alias("rfm_group"),
-        scores["r"],
-        scores["f"],
-        scores["m"],
-    ).join(commitment, on="customer_id", how="left", maintain_order="left")
-    frame = features.read_features(
-        session, compiled.features, base=base, brand=brand, as_of=as_of, purchases=purchases
-    )
-    return frame.filter(compiled.expression).height
 
 
 def check_and_count(

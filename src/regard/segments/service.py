@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy.orm import Session
 
-from regard.commitment.service import score_and_remember
+from regard.commitment.service import score_and_remember, score_base
 from regard.config import BrandConfig
 from regard.errors import InvalidInput
 from regard.segments import features, repository
@@ -41,6 +41,7 @@ from regard.segments.schema import (
 __all__ = [
     "SegmentSummary",
     "check_rule",
+    "count_members",
     "evaluate_segments",
     "list_segments",
     "schema_for",
@@ -111,19 +112,7 @@ def evaluate_segments(
     as_of = utc_instant(as_of)
     chosen = _choose(brand, names)
     options = brand.segments
-    customers = features.read_customers(session)
-    purchases = features.read_purchases(session, options=options.rfm, as_of=as_of)
-    scores, stages = engine_columns(purchases, customers, as_of=as_of, options=options)
-    commitment = score_and_remember(session, brand=brand, at=as_of).select(
-        pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
-    )
-    base = customers.with_columns(
-        stages["stage"].cast(pl.String).alias("lifecycle"),
-        scores["rfm_group"].cast(pl.String).alias("rfm_group"),
-        scores["r"],
-        scores["f"],
-        scores["m"],
-    ).join(commitment, on="customer_id", how="left", maintain_order="left")
+    base, purchases = engine_base(session, brand=brand, as_of=as_of, remember=True)
     schema = schema_for(brand)
     rules = {
         definition.name: compile_segment(
@@ -161,6 +150,46 @@ def evaluate_segments(
     ]
     repository.add_runs(session, runs)
     return list_segments(session, brand=brand, names=chosen)
+
+
+def engine_base(
+    session: Session, *, brand: BrandConfig, as_of: datetime, remember: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every customer with the engines' fields (lifecycle, rfm_group, r, f, m, commitment), and
+    the purchases they were computed from. ``remember`` keeps the commitment cut points used, as
+    an evaluation does; a preview keeps nothing."""
+    options = brand.segments
+    customers = features.read_customers(session)
+    purchases = features.read_purchases(session, options=options.rfm, as_of=as_of)
+    scores, stages = engine_columns(purchases, customers, as_of=as_of, options=options)
+    scored = (
+        score_and_remember(session, brand=brand, at=as_of)
+        if remember
+        else score_base(session, brand=brand)
+    )
+    commitment = scored.select(
+        pl.col("customer_id").cast(pl.Int64), pl.col("group").cast(pl.String).alias("commitment")
+    )
+    base = customers.with_columns(
+        stages["stage"].cast(pl.String).alias("lifecycle"),
+        scores["rfm_group"].cast(pl.String).alias("rfm_group"),
+        scores["r"],
+        scores["f"],
+        scores["m"],
+    ).join(commitment, on="customer_id", how="left", maintain_order="left")
+    return base, purchases
+
+
+def count_members(session: Session, rule: str, *, brand: BrandConfig, as_of: datetime) -> int:
+    """How many customers ``rule`` would hold on ``as_of``; nothing is stored (no memberships,
+    runs or commitment cut points). Raises ``SegmentError``."""
+    compiled = check_rule(rule, brand=brand)
+    as_of = utc_instant(as_of)
+    base, purchases = engine_base(session, brand=brand, as_of=as_of, remember=False)
+    frame = features.read_features(
+        session, compiled.features, base=base, brand=brand, as_of=as_of, purchases=purchases
+    )
+    return frame.filter(compiled.expression).height
 
 
 def engine_columns(
