@@ -413,6 +413,26 @@ def test_an_unreachable_channel_is_no_option() -> None:
     assert stops(result) == [(1, "sms", "unreachable")]
 
 
+def test_a_candidate_narrowed_to_some_channels_gets_options_on_those_only() -> None:
+    rows = [candidate(i, "orders", customer_id=i) for i in (1, 2, 3)]
+    given = frames(
+        rows,
+        pairs=[("orders", "email"), ("orders", "sms")],
+        customers=[customer(i) for i in (1, 2, 3)],
+    )
+    # 1: email only (a launch restricted to email); 2: no restriction; 3: only a channel the
+    # touchpoint does not have, so nothing.
+    given["candidates"] = given["candidates"].with_columns(
+        channel_mask=pl.Series([1, None, 4], dtype=pl.UInt8)
+    )
+
+    result = apply_policy(**given, policy=ContactPolicy(), now=NOW)
+
+    assert sends(result) == [(1, "email", NOW), (2, "email", NOW), (2, "sms", NOW)]
+    assert stops(result) == []
+    assert verdicts(result) == [(3, "dropped", "no-channel", None)]
+
+
 def test_relevance_floor_stops_only_promotional_candidates_below_it() -> None:
     opted = [consent("offers", "email")]
     email = {"offers": ("email",), "orders": ("email",)}

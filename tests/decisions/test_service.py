@@ -12,8 +12,10 @@ from regard.decisions import preview, repository, service
 from regard.decisions.models import Decision, OutboxMessage
 from regard.decisions.reasons import sentence
 from regard.store.database import Store, unit_of_work
+from regard.touchpoints import triggers
 from regard.touchpoints.models import Candidate
 from tests.decisions.support import NEWSLETTER_DAY, NOW, newsletter
+from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
 
 
 def decisions(store: Store) -> list[tuple[int, str, str, str, str | None]]:
@@ -143,3 +145,39 @@ def test_a_candidate_whose_touchpoint_left_the_catalogue_is_dropped(
         assert sentence(decision.outcome, decision.reason, decision.params, name="Ana") == (
             "Dropped: The touchpoint is no longer in the catalogue."
         )
+
+
+@pytest.mark.parametrize("chosen", ["email", "sms"])
+def test_a_launch_restricted_to_a_channel_sends_on_that_channel_only(
+    store: Store, shop: dict[str, int], chosen: str
+) -> None:
+    ana, ben = shop["ana"], shop["ben"]
+    notice = {
+        "name": "repair_notice",
+        "label": "Our repair desk is open",
+        "topic": "service",
+        "campaign": True,
+        "channels": [
+            {"channel": "sms", "content": "repair-sms"},
+            {"channel": "email", "content": "repair-email"},
+        ],
+    }
+    store.brand = brand_with_touchpoints([*CATALOGUE, notice])
+    with unit_of_work(store) as session:
+        done = triggers.launch_campaign(
+            session, "repair_notice", brand=store.brand, by="mila", now=NOW, channels=[chosen]
+        )
+    assert done.created == 2
+
+    service.run_engine(store, now=NOW)
+
+    found = {row[0]: row[2:] for row in decisions(store) if row[1] == "repair_notice"}
+    assert {channel for outcome, _reason, channel in found.values() if outcome == "sent"} == {
+        chosen
+    }
+    assert {row[2] for row in outbox(store) if row[1] == "repair_notice"} == {chosen}
+    assert found[ana] == ("sent", "chosen", chosen)
+    if chosen == "sms":  # ben has no phone, and email is not among the launch's channels
+        assert found[ben][0] == "dropped"
+    else:
+        assert found[ben] == ("sent", "chosen", "email")

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from regard.app import create_app
-from regard.store.database import Store
+from regard.store.database import Store, unit_of_work
+from regard.touchpoints.models import CampaignLaunch
 from tests.api import auth
 from tests.preferences.support import new_customer
 from tests.segments.support import add_event
-from tests.touchpoints.support import brand_with_touchpoints
+from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
 
 
 @pytest.fixture
@@ -83,3 +85,41 @@ def test_the_journey_map_answers_rows_gaps_and_pile_ups(
         "gaps": [],
         "pile_ups": [],
     }
+
+
+def test_a_launch_may_choose_some_of_the_campaigns_channels(
+    client: TestClient, keys: dict[str, str], store: Store
+) -> None:
+    store.brand = brand_with_touchpoints(
+        [
+            *CATALOGUE,
+            {
+                "name": "repair_notice",
+                "label": "Our repair desk is open",
+                "topic": "service",
+                "campaign": True,
+                "channels": [
+                    {"channel": "sms", "content": "repair-sms"},
+                    {"channel": "email", "content": "repair-email"},
+                ],
+            },
+        ]
+    )
+    new_customer(store)
+    url = "/api/campaigns/repair_notice/launch"
+    write = auth(keys["write"])
+
+    texts = client.post(url, json={"by": "mila", "channels": ["sms"]}, headers=write)
+    every = client.post(url, json={"by": "mila"}, headers=write)
+    unknown = client.post(url, json={"by": "mila", "channels": ["sms", "voice"]}, headers=write)
+    not_a_list = client.post(url, json={"by": "mila", "channels": "sms"}, headers=write)
+
+    assert texts.status_code == 201
+    assert texts.json()["created"] == 1
+    assert every.status_code == 201
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["details"] == {"channels": ["voice"]}
+    assert not_a_list.status_code == 400  # validation errors answer 400 here
+    with unit_of_work(store) as session:
+        launched = session.scalars(select(CampaignLaunch).order_by(CampaignLaunch.id)).all()
+    assert [launch.channels for launch in launched] == ["sms", None]

@@ -2,9 +2,10 @@
 
 A campaign touchpoint is previewed (``regard.decisions.preview``) and launched
 (``regard.touchpoints.triggers``) for an audience the planner may narrow to some of the
-touchpoint's segments (any segment, when the touchpoint is for everyone) and, in the preview,
-to some of its channels. Launched campaigns show their progress from the database: candidates
-made, decided, and their messages by outbox state.
+touchpoint's segments (any segment, when the touchpoint is for everyone) and to some of its
+channels; the launch keeps the channels chosen and the engine offers only those. Launched
+campaigns show their progress from the database: candidates made, decided, and their messages
+by outbox state.
 """
 
 from __future__ import annotations
@@ -134,17 +135,21 @@ def launch(
     *,
     brand: BrandConfig,
     segments: Sequence[str] = (),
+    channels: Sequence[str] = (),
     actor: Actor,
     now: datetime,
 ) -> triggers.Triggered:
     """Launch campaign ``name`` for everyone now in the chosen segments (the touchpoint's own
-    when none are chosen) and audit it. Flushes, never commits."""
+    when none are chosen), on the chosen channels (all of its own when none are chosen), and
+    audit it. Flushes, never commits."""
     done = triggers.launch_campaign(
         session,
         name,
+        # Only the audience is narrowed here: the launch checks and keeps the channels itself.
         brand=narrowed(brand, name, segments=segments),
         by=actor.label,
         now=now,
+        channels=channels,
     )
     audit.record(
         session,
@@ -155,6 +160,7 @@ def launch(
             "launch_id": done.launch_id,
             "candidates": done.created,
             "segments": list(segments),
+            "channels": list(channels),
         },
         at=now,
     )

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import Select, String, and_, cast, func, or_, select
+from sqlalchemy import Select, String, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from regard.config import BrandConfig
@@ -42,7 +42,7 @@ from regard.delivery import feedback_repository
 from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
 from regard.segments.models import SegmentMembership
 from regard.segments.repository import fetch_frame
-from regard.touchpoints.models import Candidate
+from regard.touchpoints.models import CampaignLaunch, Candidate
 
 HISTORY_DAYS = 60
 # How long a sent message may go without an open, click or reply before it counts as ignored.
@@ -128,15 +128,26 @@ def read_inputs(
             Candidate.touchpoint,
             Candidate.triggered_at,
             Candidate.deadline_at,
-        ).where(Candidate.id.in_(candidate_ids)),
+            CampaignLaunch.channels,
+        )
+        .outerjoin(
+            CampaignLaunch,
+            and_(
+                Candidate.key.startswith("campaign:"),
+                Candidate.key == literal("campaign:") + cast(CampaignLaunch.id, String),
+                CampaignLaunch.touchpoint == Candidate.touchpoint,
+            ),
+        )
+        .where(Candidate.id.in_(candidate_ids)),
         {
             "candidate_id": pl.Int64(),
             "customer_id": pl.Int64(),
             "touchpoint": pl.String(),
             "triggered_at": _TIMESTAMP,
             "deadline_at": _TIMESTAMP,
+            "launch_channels": pl.String(),
         },
-    )
+    ).pipe(_with_channel_mask)
     who = select(Candidate.customer_id).where(Candidate.id.in_(candidate_ids)).distinct()
     candidates = (
         raw.join(touchpoints, on="touchpoint", how="inner")
@@ -183,6 +194,20 @@ def read_inputs(
             session, brand=brand, who=who, since=now - timedelta(HISTORY_DAYS), now=now
         ),
     )
+
+
+def _with_channel_mask(candidates: pl.DataFrame) -> pl.DataFrame:
+    """``launch_channels`` (a restricted launch's channels, comma-separated) as the policy's
+    ``channel_mask``: a bit per channel of ``CHANNEL_ORDER``; null when unrestricted."""
+    chosen = pl.col("launch_channels").str.split(",")
+    mask = pl.sum_horizontal(
+        chosen.list.contains(channel).cast(pl.Int32) * (1 << i)
+        for i, channel in enumerate(CHANNEL_ORDER)
+    )
+    restricted = pl.col("launch_channels").fill_null("") != ""
+    return candidates.with_columns(
+        pl.when(restricted).then(mask).otherwise(None).cast(pl.UInt8).alias("channel_mask")
+    ).drop("launch_channels")
 
 
 def _with_value(

@@ -14,7 +14,10 @@ Input frames (datetimes are UTC; a naive datetime is read as UTC; extra columns 
 ``candidates``: candidate_id Int64, customer_id Int64, touchpoint String, topic String,
 importance String (critical|transactional|service|relationship|promotional), triggered_at
 Datetime, deadline_at Datetime (null: none), asks_response Boolean, value Float64 (expected value
-for the customer's segment), relevance Float64 (0-1; null: unknown).
+for the customer's segment), relevance Float64 (0-1; null: unknown). Optional: channel_mask
+UInt8, the channels this candidate may use (bit 1 << i for ``CHANNEL_ORDER[i]``, so email=1,
+sms=2, push=4, voice=8, postal=16), such as those a campaign launch was restricted to; null, or
+the column absent: every channel of its touchpoint. It only narrows ``touchpoint_channels``.
 
 ``touchpoint_channels``: touchpoint String, channel String (email|sms|push|voice|postal): the
 channels each touchpoint may use.
@@ -243,7 +246,12 @@ def apply_policy(
     touchpoint_names = tuple(masks["touchpoint"].cast(pl.String).to_list())
     touchpoint_code = codes(candidates["touchpoint"], touchpoint_names, "", strict=False)
     mask_of = np.append(masks["bit"].to_numpy(), 0).astype(np.uint8)  # -1: no channel
-    offered = bits(mask_of[touchpoint_code])
+    allowed = mask_of[touchpoint_code]
+    if "channel_mask" in candidates.columns:
+        # A candidate may be narrowed to some of its touchpoint's channels (a restricted launch).
+        narrowed = candidates["channel_mask"].cast(pl.UInt8).fill_null(0xFF).to_numpy()
+        allowed = allowed & narrowed
+    offered = bits(allowed)
 
     consent = consent_lookup(consents, ids, topic_keys, now_us, customer, topic)
     consent = np.where(known & (topic >= 0), consent, 0).astype(np.uint16)

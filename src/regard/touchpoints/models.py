@@ -49,7 +49,11 @@ class TriggerCursor(Base):
 
 
 class CampaignLaunch(Base):
-    """A campaign touchpoint started by staff for its audience at one moment."""
+    """A campaign touchpoint started by staff for its audience at one moment.
+
+    ``channels`` are the channels its messages may use, comma-separated in the touchpoint's
+    order; null when it may use every channel the touchpoint has.
+    """
 
     __tablename__ = "campaign_launches"
 
@@ -58,3 +62,4 @@ class CampaignLaunch(Base):
     launched_by: Mapped[str] = mapped_column(String(120))
     launched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     audience: Mapped[int]
+    channels: Mapped[str | None] = mapped_column(String(120))

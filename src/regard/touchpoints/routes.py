@@ -76,6 +76,11 @@ class Moment(_Answer):
 
 class Launch(_Answer):
     by: str = Field(min_length=1, max_length=120, description="Who launches it.")
+    channels: list[str] | None = Field(
+        default=None,
+        max_length=5,
+        description="The touchpoint's channels its messages may use; absent or empty: all.",
+    )
 
 
 @router.get("/touchpoints", response_model=list[TouchpointView])
@@ -160,8 +165,14 @@ def run_triggers(
 def launch_campaign(
     name: str, body: Launch, session: SessionDep, store: StoreDep, _key: WriteKeyDep
 ) -> TriggerRun:
-    """Launch a campaign touchpoint for everyone in its audience now."""
+    """Launch a campaign touchpoint for everyone in its audience now, on the chosen channels
+    (every channel it has when none are chosen)."""
     done = triggers.launch_campaign(
-        session, name, brand=store.brand, by=body.by, now=datetime.now(UTC)
+        session,
+        name,
+        brand=store.brand,
+        by=body.by,
+        now=datetime.now(UTC),
+        channels=body.channels,
     )
     return _runs([done])[0]

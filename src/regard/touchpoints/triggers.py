@@ -15,7 +15,8 @@ runs at once, never makes a candidate twice.
   the audience gets a candidate for it, once. A touchpoint's first run catches up only a slot
   that is still within its deadline (or a day).
 - **Campaigns**: staff launch them (``launch_campaign``); everyone in the audience now gets a
-  candidate.
+  candidate. A launch may be restricted to some of the touchpoint's channels; the launch keeps
+  them and the decision engine offers only those for its candidates.
 
 The audience is the customers now in any of the touchpoint's segments, or everyone when it
 names none; whether a customer may be contacted at all is the contact policy's question.
@@ -23,7 +24,7 @@ names none; whether a customer may be contacted at all is the contact policy's q
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -180,9 +181,19 @@ def _from_schedule(
 
 
 def launch_campaign(
-    session: Session, name: str, *, brand: BrandConfig, by: str, now: datetime
+    session: Session,
+    name: str,
+    *,
+    brand: BrandConfig,
+    by: str,
+    now: datetime,
+    channels: Sequence[str] | None = None,
 ) -> Triggered:
-    """Start a campaign touchpoint: a candidate for everyone in its audience now."""
+    """Start a campaign touchpoint: a candidate for everyone in its audience now.
+
+    ``channels`` restricts the launch to some of the touchpoint's channels (None or empty: every
+    one it has); a channel the touchpoint has no content for is ``InvalidInput``.
+    """
     touchpoint = brand.touchpoint(name)
     if touchpoint is None:
         raise NotFound(f"there is no touchpoint {name!r}")
@@ -190,16 +201,37 @@ def launch_campaign(
         raise InvalidInput(
             f"touchpoint {name!r} is triggered by {touchpoint.trigger_kind}, not launched by staff"
         )
+    chosen = _launch_channels(touchpoint, channels or ())
     now = now.astimezone(UTC)
     audience = repository.audience(session, touchpoint.segments)
     launch = repository.add_launch(
         session,
-        CampaignLaunch(touchpoint=name, launched_by=by, launched_at=now, audience=len(audience)),
+        CampaignLaunch(
+            touchpoint=name,
+            launched_by=by,
+            launched_at=now,
+            audience=len(audience),
+            channels=",".join(chosen) if chosen else None,
+        ),
     )
     done = Triggered(touchpoint.name, "campaign", launch_id=launch.id)
     rows = [_row(touchpoint, c, f"campaign:{launch.id}", now, now) for c in audience]
     done.created = repository.add_candidates(session, rows)
     return done
+
+
+def _launch_channels(touchpoint: TouchpointDefinition, channels: Sequence[str]) -> list[str]:
+    """The chosen channels in the touchpoint's order; empty when the choice is every channel."""
+    offered = [c.channel for c in touchpoint.channels]
+    refused = [c for c in dict.fromkeys(channels) if c not in offered]
+    if refused:
+        raise InvalidInput(
+            f"campaign {touchpoint.name!r} has no content for {', '.join(refused)}",
+            details={"channels": refused},
+        )
+    chosen = [c for c in offered if c in channels]
+    # Choosing every channel is no restriction: the launch follows the touchpoint.
+    return [] if len(chosen) == len(offered) else chosen
 
 
 @on_merge

@@ -11,16 +11,22 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from regard.console import campaigns as planner
+from regard.decisions import service
+from regard.decisions.models import Decision
+from regard.preferences import service as preferences
+from regard.preferences.service import ConsentChange
 from regard.privacy.models import AuditEntry
 from regard.store.database import Store, unit_of_work
-from regard.touchpoints.models import Candidate
-from tests.preferences.support import new_customer
+from regard.touchpoints.models import CampaignLaunch, Candidate
+from tests.decisions.support import NOW as ENGINE_DAY
+from tests.preferences.support import CUSTOMER, new_customer
 from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
 from tests.web.admin.support import signed_in_as
 
 
-def _everyone(store: Store) -> list[int]:
-    """The catalogue plus a campaign for everyone, and two customers."""
+def _everyone(store: Store, *, phone: str | None = None) -> list[int]:
+    """The catalogue plus a campaign for everyone, and two customers (the first with
+    ``phone``)."""
     catalogue = copy.deepcopy(CATALOGUE)
     catalogue.append(
         {
@@ -35,7 +41,7 @@ def _everyone(store: Store) -> list[int]:
         }
     )
     store.brand = brand_with_touchpoints(catalogue)
-    return [new_customer(store), new_customer(store, email="ben@example.com")]
+    return [new_customer(store, phone=phone), new_customer(store, email="ben@example.com")]
 
 
 def _candidates(store: Store) -> int:
@@ -108,6 +114,71 @@ def test_launch_makes_candidates_and_an_audit_row(client: TestClient, store: Sto
     assert f'<td class="pending">{progress.pending}</td>' in row
     assert '<td class="decided">0</td>' in row
     assert '<td class="sent">0</td>' in row
+
+
+def test_launch_keeps_the_channels_chosen_and_the_engine_sends_on_those_only(
+    client: TestClient, store: Store
+) -> None:
+    ana, ben = _everyone(store, phone="+31612345678")
+    with unit_of_work(store) as session:
+        for who in (ana, ben):
+            preferences.record(
+                session,
+                who,
+                brand=store.brand,
+                origin=CUSTOMER,
+                consents=[ConsentChange("events", c, "opted-in") for c in ("email", "sms")],
+            )
+    csrf = signed_in_as(client, store, "marketer")
+    page = client.get("/admin/campaigns/autumn_events?channel=sms")
+    assert '<input type="hidden" name="channel" value="sms">' in page.text
+
+    answer = client.post(
+        "/admin/campaigns/autumn_events/launch",
+        data={"csrf_token": csrf, "channel": "sms"},
+        follow_redirects=False,
+    )
+
+    assert answer.status_code == 303
+    with unit_of_work(store) as session:
+        [launched] = session.scalars(
+            select(CampaignLaunch).where(CampaignLaunch.touchpoint == "autumn_events")
+        ).all()
+        assert launched.channels == "sms"
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "campaign.launched")
+        ).one()
+        assert entry.details is not None
+        assert entry.details["channels"] == ["sms"]
+    service.run_engine(store, now=ENGINE_DAY)
+    with unit_of_work(store) as session:
+        made = {
+            who: (outcome, channel)
+            for who, outcome, channel in session.execute(
+                select(Decision.customer_id, Decision.outcome, Decision.channel).where(
+                    Decision.touchpoint == "autumn_events"
+                )
+            ).all()
+        }
+    # Both may be emailed, but the launch is for texts only: ben, with no phone, gets nothing.
+    assert made[ana] == ("sent", "sms")
+    assert made[ben][0] == "dropped"
+
+
+def test_launch_refuses_a_channel_the_campaign_does_not_have(
+    client: TestClient, store: Store
+) -> None:
+    _everyone(store)
+    csrf = signed_in_as(client, store, "marketer")
+
+    refused = client.post(
+        "/admin/campaigns/autumn_events/launch",
+        data={"csrf_token": csrf, "channel": "voice"},
+        follow_redirects=False,
+    )
+
+    assert refused.status_code == 400
+    assert _candidates(store) == 0
 
 
 def test_refusals(client: TestClient, store: Store) -> None:

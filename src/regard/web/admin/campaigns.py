@@ -86,10 +86,18 @@ def campaign_launch(
     who: Annotated[SignedIn, Depends(require("campaigns.launch"))],
     form: FormDep,
 ) -> Response:
-    """Launch the campaign now for the chosen segments (its own audience when none)."""
+    """Launch the campaign now for the chosen segments (its own audience when none) on the
+    chosen channels (all of its own when none)."""
     segments = [s for s in form.getlist("segment") if isinstance(s, str) and s]
+    channels = [c for c in form.getlist("channel") if isinstance(c, str) and c]
     done = planner.launch(
-        session, name, brand=store.brand, segments=segments, actor=who.actor, now=datetime.now(UTC)
+        session,
+        name,
+        brand=store.brand,
+        segments=segments,
+        channels=channels,
+        actor=who.actor,
+        now=datetime.now(UTC),
     )
     return RedirectResponse(
         f"{PREFIX}/campaigns/{name}?done=launched-{done.launch_id}", status_code=303
