@@ -15,7 +15,7 @@ from regard.store.database import Store, unit_of_work
 from regard.touchpoints import triggers
 from regard.touchpoints.models import Candidate
 from tests.decisions.support import NEWSLETTER_DAY, NOW, newsletter
-from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
+from tests.touchpoints.support import CATALOGUE, REPAIR_NOTICE, brand_with_touchpoints
 
 
 def decisions(store: Store) -> list[tuple[int, str, str, str, str | None]]:
@@ -152,17 +152,7 @@ def test_a_launch_restricted_to_a_channel_sends_on_that_channel_only(
     store: Store, shop: dict[str, int], chosen: str
 ) -> None:
     ana, ben = shop["ana"], shop["ben"]
-    notice = {
-        "name": "repair_notice",
-        "label": "Our repair desk is open",
-        "topic": "service",
-        "campaign": True,
-        "channels": [
-            {"channel": "sms", "content": "repair-sms"},
-            {"channel": "email", "content": "repair-email"},
-        ],
-    }
-    store.brand = brand_with_touchpoints([*CATALOGUE, notice])
+    store.brand = brand_with_touchpoints([*CATALOGUE, REPAIR_NOTICE])
     with unit_of_work(store) as session:
         done = triggers.launch_campaign(
             session, "repair_notice", brand=store.brand, by="mila", now=NOW, channels=[chosen]

@@ -350,17 +350,6 @@ def screenshots_folder() -> Path:
 
 STAFF_PASSWORD = "correct horse battery"
 CONSOLE_ROLES = ("admin", "marketer", "analyst", "agent")
-# A campaign for everyone, beside the catalogue's own (spring_camping, for lifecycle:active).
-AUTUMN_EVENTS: dict[str, Any] = {
-    "name": "autumn_events",
-    "label": "Autumn store events",
-    "topic": "events",
-    "campaign": True,
-    "channels": [
-        {"channel": "email", "content": "autumn-email"},
-        {"channel": "sms", "content": "autumn-sms"},
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -396,7 +385,9 @@ def _seed_console(store: Store, serial: int) -> tuple[Customer, Customer]:
     from regard.privacy import staff
     from regard.privacy.audit import Actor
     from regard.segments import service as segments
-    from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
+
+    # A campaign for everyone, beside the catalogue's own (spring_camping, for lifecycle:active).
+    from tests.touchpoints.support import AUTUMN_EVENTS, CATALOGUE, brand_with_touchpoints
 
     store.brand = brand_with_touchpoints([*copy.deepcopy(CATALOGUE), AUTUMN_EVENTS])
     ana = Customer(

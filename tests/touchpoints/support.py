@@ -41,6 +41,34 @@ CATALOGUE: list[dict[str, Any]] = [
 ]
 
 
+def campaign(name: str, *, label: str, topic: str, channels: dict[str, str]) -> dict[str, Any]:
+    """A campaign touchpoint as regard.toml declares it: launched by staff, sent on these
+    channels (channel name to content)."""
+    return {
+        "name": name,
+        "label": label,
+        "topic": topic,
+        "campaign": True,
+        "channels": [
+            {"channel": channel, "content": content} for channel, content in channels.items()
+        ],
+    }
+
+
+REPAIR_NOTICE = campaign(
+    "repair_notice",
+    label="Our repair desk is open",
+    topic="service",
+    channels={"sms": "repair-sms", "email": "repair-email"},
+)
+AUTUMN_EVENTS = campaign(
+    "autumn_events",
+    label="Autumn store events",
+    topic="events",
+    channels={"email": "autumn-email", "sms": "autumn-sms"},
+)
+
+
 def brand_with_touchpoints(catalogue: list[dict[str, Any]] | None = None) -> BrandConfig:
     return BrandConfig.model_validate(
         {**brand_for_tests().model_dump(), "touchpoints": catalogue or CATALOGUE}

@@ -15,7 +15,7 @@ from regard.touchpoints.models import CampaignLaunch
 from tests.api import auth
 from tests.preferences.support import new_customer
 from tests.segments.support import add_event
-from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
+from tests.touchpoints.support import CATALOGUE, REPAIR_NOTICE, brand_with_touchpoints
 
 
 @pytest.fixture
@@ -90,21 +90,7 @@ def test_the_journey_map_answers_rows_gaps_and_pile_ups(
 def test_a_launch_may_choose_some_of_the_campaigns_channels(
     client: TestClient, keys: dict[str, str], store: Store
 ) -> None:
-    store.brand = brand_with_touchpoints(
-        [
-            *CATALOGUE,
-            {
-                "name": "repair_notice",
-                "label": "Our repair desk is open",
-                "topic": "service",
-                "campaign": True,
-                "channels": [
-                    {"channel": "sms", "content": "repair-sms"},
-                    {"channel": "email", "content": "repair-email"},
-                ],
-            },
-        ]
-    )
+    store.brand = brand_with_touchpoints([*CATALOGUE, REPAIR_NOTICE])
     new_customer(store)
     url = "/api/campaigns/repair_notice/launch"
     write = auth(keys["write"])

@@ -20,27 +20,14 @@ from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import CampaignLaunch, Candidate
 from tests.decisions.support import NOW as ENGINE_DAY
 from tests.preferences.support import CUSTOMER, new_customer
-from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
+from tests.touchpoints.support import AUTUMN_EVENTS, CATALOGUE, brand_with_touchpoints
 from tests.web.admin.support import signed_in_as
 
 
 def _everyone(store: Store, *, phone: str | None = None) -> list[int]:
     """The catalogue plus a campaign for everyone, and two customers (the first with
     ``phone``)."""
-    catalogue = copy.deepcopy(CATALOGUE)
-    catalogue.append(
-        {
-            "name": "autumn_events",
-            "label": "Autumn store events",
-            "topic": "events",
-            "campaign": True,
-            "channels": [
-                {"channel": "email", "content": "autumn-email"},
-                {"channel": "sms", "content": "autumn-sms"},
-            ],
-        }
-    )
-    store.brand = brand_with_touchpoints(catalogue)
+    store.brand = brand_with_touchpoints([*copy.deepcopy(CATALOGUE), AUTUMN_EVENTS])
     return [new_customer(store, phone=phone), new_customer(store, email="ben@example.com")]
 
 
