@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from regard.decisions.options import EngineOptions
 from regard.decisions.policy_options import ContactPolicy
 from regard.delivery.options import DeliveryOptions
+from regard.measurement.options import MeasurementOptions
 from regard.errors import ConfigurationError
 from regard.messages.options import MessageOptions
 from regard.segments.options import SegmentOptions
@@ -452,6 +453,7 @@ class BrandConfig(BaseModel):
     policy: ContactPolicy = ContactPolicy()
     engine: EngineOptions = EngineOptions()
     delivery: DeliveryOptions = DeliveryOptions()
+    measurement: MeasurementOptions = MeasurementOptions()
     messages: MessageOptions = MessageOptions()
 
     @field_validator("topics")
