@@ -93,8 +93,50 @@ class InvestOptions(BaseModel):
         return value
 
 
+class BgNbdParameters(BaseModel):
+    """Fitted BG/NBD parameters (``regard clv fit``), in periods of ``period_days``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: float = Field(gt=0)
+    alpha: float = Field(gt=0)
+    a: float = Field(gt=0)
+    b: float = Field(gt=0)
+
+
+class GammaGammaParameters(BaseModel):
+    """Fitted Gamma-Gamma parameters (``regard clv fit``); q > 1 for a finite mean value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    p: float = Field(gt=0)
+    q: float = Field(gt=1)
+    gamma: float = Field(gt=0)
+
+
+class ClvOptions(BaseModel):
+    """Customer lifetime value: the time unit, the horizon, the discount and, once fitted, the
+    models' parameters. docs/measurement.md explains each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The time unit of the models, in days: parameters are per period of this length.
+    period_days: float = Field(default=7.0, gt=0, le=366)
+    # How far ahead lifetime value looks.
+    horizon_days: int = Field(default=365, ge=1, le=36_500)
+    # The yearly discount rate applied to future purchases (0.1: 10% a year).
+    annual_discount_rate: float = Field(default=0.10, ge=0, le=10)
+    # The share of a purchase's amount that is the brand's to keep (1.0: value is revenue).
+    margin: float = Field(default=1.0, gt=0, le=1)
+    # None until fitted and pasted from ``regard clv fit``.
+    bg_nbd: BgNbdParameters | None = None
+    gamma_gamma: GammaGammaParameters | None = None
+
+
 class MeasurementOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clv: ClvOptions = ClvOptions()
 
     holdout: HoldoutOptions = HoldoutOptions()
     outcome: OutcomeOptions = OutcomeOptions()
