@@ -29,6 +29,7 @@ def _register() -> None:
     from regard.delivery import breaker_commands
     from regard.delivery import commands as delivery_commands
     from regard.demo import commands as demo_commands
+    from regard.measurement import clv_commands
     from regard.messages import commands as message_commands
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
@@ -58,6 +59,7 @@ def _register() -> None:
     app.command(name="worker")(delivery_commands.worker)
     app.add_typer(breaker_commands.app, name="delivery", help="The complaint-rate breaker.")
     app.command(name="preview")(message_commands.preview)
+    app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
 
 
 _register()
