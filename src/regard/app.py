@@ -75,6 +75,9 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.include_router(decisions_router)
     app.include_router(voc_router)
     app.include_router(delivery_router)
+    from regard.measurement.routes import router as measurement_router
+
+    app.include_router(measurement_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:

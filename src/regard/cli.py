@@ -58,6 +58,9 @@ def _register() -> None:
     app.command(name="serve")(web_commands.serve)
     app.command(name="worker")(delivery_commands.worker)
     app.add_typer(breaker_commands.app, name="delivery", help="The complaint-rate breaker.")
+    from regard.measurement import commands as measure_commands
+
+    app.add_typer(measure_commands.app, name="measure", help="Lift over the control groups.")
     app.command(name="preview")(message_commands.preview)
     app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
 

@@ -10,7 +10,11 @@ Every candidate then ends as one decision:
 - **held** because the plan had better uses for the customer's room or the channel's capacity,
   reason ``outvalued``, to be looked at again in the next run; or held by a policy rule (paused,
   fatigue, minimum gap, frequency, caps, digest, one voice) until its ``retry_at``;
-- **dropped** by a policy rule that will never pass (opted out, no consent, past deadline ...).
+- **dropped** by a policy rule that will never pass (opted out, no consent, past deadline ...);
+- **held** for good, reason ``control-group``, when the customer is in the touchpoint's control
+  group (``regard.measurement.holdouts``): such a candidate never reaches the policy or the
+  optimiser, so a control-group customer is never sent that touchpoint, and is measured beside
+  those who were.
 
 Each decision carries its reason code and non-personal facts (``params``, JSON); the sentence a
 person reads is written from them when shown (``reasons.sentence``).
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -30,6 +34,7 @@ from regard.decisions.optimiser import ChannelBudget, Plan, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
 from regard.decisions.policy_options import ContactPolicy
 from regard.decisions.reasons import Reason
+from regard.measurement.holdouts import NEVER_HELD_OUT, ControlGroups, in_control_group
 
 CHOSEN = "chosen"
 # An outvalued candidate is looked at again in the next run, not before this.
@@ -79,9 +84,12 @@ def decide(
     policy: ContactPolicy,
     budgets: Mapping[str, ChannelBudget],
     now: datetime,
+    control: ControlGroups | None = None,
 ) -> EngineResult:
-    """Decide every candidate of ``inputs`` at ``now``."""
+    """Decide every candidate of ``inputs`` at ``now``; candidates in their touchpoint's
+    control group (``control``) are held for good before the policy sees them."""
     started = time.perf_counter()
+    inputs, held_out = _hold_out(inputs, control=control)
     result = apply_policy(**inputs.frames(), policy=policy, now=now)
     checked = time.perf_counter()
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
@@ -137,8 +145,12 @@ def decide(
         pl.lit(None, dtype=pl.String).alias("digest"),
     )
     decided = pl.concat([sent, outvalued, verdicts], how="vertical_relaxed")
-    decisions = candidates.join(decided, on="candidate_id", how="inner").select(
-        list(DECISION_SCHEMA)
+    decisions = pl.concat(
+        [
+            candidates.join(decided, on="candidate_id", how="inner").select(list(DECISION_SCHEMA)),
+            held_out.select(list(DECISION_SCHEMA)),
+        ],
+        how="vertical_relaxed",
     )
     return EngineResult(
         decisions=decisions.match_to_schema(DECISION_SCHEMA),
@@ -146,4 +158,37 @@ def decide(
         plan=plan,
         policy_seconds=checked - started,
         optimiser_seconds=planned - checked,
+    )
+
+
+def _hold_out(
+    inputs: EngineInputs, *, control: ControlGroups | None
+) -> tuple[EngineInputs, pl.DataFrame]:
+    """(the inputs without the control-group candidates, their decisions)."""
+    candidates = inputs.candidates
+    empty = pl.DataFrame(schema=DECISION_SCHEMA)
+    if control is None or not control.shares or not candidates.height:
+        return inputs, empty
+    fragile = inputs.topics.filter(pl.col("importance").is_in(list(NEVER_HELD_OUT)))["topic"]
+    drawn = in_control_group(candidates["customer_id"], candidates["touchpoint"], groups=control)
+    mask = drawn & ~candidates["topic"].is_in(fragile.implode())
+    if not mask.any():
+        return inputs, empty
+    held = candidates.filter(mask).select(
+        "candidate_id",
+        "customer_id",
+        "touchpoint",
+        pl.lit("held").alias("outcome"),
+        pl.lit(None, dtype=pl.String).alias("channel"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
+        pl.lit(None, dtype=pl.Float64).alias("value"),
+        pl.lit(Reason.CONTROL_GROUP.value).alias("reason"),
+        pl.concat_str(pl.lit('{"touchpoint": "'), pl.col("touchpoint"), pl.lit('"}')).alias(
+            "params"
+        ),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
+        pl.lit(None, dtype=pl.String).alias("digest"),
+    )
+    return replace(inputs, candidates=candidates.filter(~mask)), held.match_to_schema(
+        DECISION_SCHEMA
     )

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     # The engine's own, after the policy: listed last so the policy's codes keep their numbers.
     OUTVALUED = "outvalued"  # held: other sends were worth more within the caps and capacities
     TOUCHPOINT_REMOVED = "touchpoint-removed"  # dropped: its touchpoint left the catalogue
+    CONTROL_GROUP = "control-group"  # held for good: kept back to measure the touchpoint
 
 
 HELD_REASONS = frozenset(
@@ -60,6 +61,7 @@ HELD_REASONS = frozenset(
         Reason.DIGEST,
         Reason.ONE_VOICE,
         Reason.OUTVALUED,
+        Reason.CONTROL_GROUP,
     }
 )
 CHANNEL_WORDS = {
@@ -213,6 +215,10 @@ _SENTENCES: dict[Reason, _Template] = {
         f"other messages were worth more within {who}'s limits and the channel's capacity this run"
     ),
     Reason.TOUCHPOINT_REMOVED: lambda who, p: "the touchpoint is no longer in the catalogue",
+    Reason.CONTROL_GROUP: lambda who, p: (
+        f"{who} is in the control group for {p.get('touchpoint') or 'this touchpoint'}, "
+        "so that its effect can be measured"
+    ),
 }
 
 

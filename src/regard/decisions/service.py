@@ -3,7 +3,9 @@
 ``run_engine`` takes the engine lock in a transaction of its own (two runs never overlap, on one
 machine or many), reads the inputs in bulk, calls the pure core (``engine.decide``) and writes in
 one transaction: the run with its certificate, a decision per candidate, each candidate's new
-status (sent and dropped are final; held waits until its ``retry_at``), and a message in the
+status (sent and dropped are final; held waits until its ``retry_at``, except a customer in the
+touchpoint's control group: that candidate is settled as ``control``, never decided again), and
+a message in the
 outbox per send. A digest is one message: the sends a customer's digest bundles share one
 outbox row. The outbox's idempotency key makes queueing a message twice impossible.
 """
@@ -29,6 +31,7 @@ from regard.decisions.models import DecisionRun
 from regard.decisions.optimiser import ChannelBudget
 from regard.decisions.reasons import Reason
 from regard.errors import Conflict
+from regard.measurement.holdouts import control_groups
 from regard.segments.repository import fetch_frame
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
@@ -101,7 +104,13 @@ def decide_due(session: Session, *, brand: BrandConfig, now: datetime) -> RunRep
     run = repository.add_run(session, DecisionRun(started_at=now, status="running"))
     due = due_candidates(now)
     inputs = read_inputs(session, brand=brand, now=now, candidate_ids=due)
-    result = engine.decide(inputs, policy=brand.policy, budgets=budgets_of(brand), now=now)
+    result = engine.decide(
+        inputs,
+        policy=brand.policy,
+        budgets=budgets_of(brand),
+        now=now,
+        control=control_groups(brand),
+    )
     decisions = pl.concat([result.decisions, _removed(session, due, brand)], how="vertical_relaxed")
     queued = _write(session, decisions, run=run, brand=brand, now=now)
     counts = dict(decisions.group_by("outcome").len().iter_rows())
@@ -181,10 +190,18 @@ def _write(
         [
             {
                 "id": row["candidate_id"],
-                "status": "pending" if row["outcome"] == "held" else row["outcome"],
+                "status": (
+                    "control"
+                    if row["reason"] == Reason.CONTROL_GROUP
+                    else "pending"
+                    if row["outcome"] == "held"
+                    else row["outcome"]
+                ),
                 "not_before": row["retry_at"],
             }
-            for row in decisions.select("candidate_id", "outcome", "retry_at").iter_rows(named=True)
+            for row in decisions.select("candidate_id", "outcome", "reason", "retry_at").iter_rows(
+                named=True
+            )
         ],
     )
     touchpoints, channels, _ = catalogue_frames(brand)

@@ -110,6 +110,8 @@ class TouchpointDefinition(BaseModel):
     deadline: Duration | None = None
     # Expected value of one message, by segment; "default" for everyone else.
     value: dict[str, float] = Field(default_factory=lambda: {"default": 1.0})
+    # Share of its customers kept as a control group; none: [measurement.holdout] share.
+    holdout: float | None = Field(default=None, ge=0.0, le=0.5)
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Self:
