@@ -29,7 +29,7 @@ def _register() -> None:
     from regard.delivery import breaker_commands
     from regard.delivery import commands as delivery_commands
     from regard.demo import commands as demo_commands
-    from regard.measurement import clv_commands
+    from regard.measurement import clv_commands, invest_commands
     from regard.messages import commands as message_commands
     from regard.preferences.commands import consent, links, webhooks
     from regard.privacy import commands as privacy_commands
@@ -62,6 +62,7 @@ def _register() -> None:
 
     app.add_typer(measure_commands.app, name="measure", help="Lift over the control groups.")
     app.command(name="preview")(message_commands.preview)
+    app.command(name="invest")(invest_commands.invest)
     app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
 
 
