@@ -170,13 +170,13 @@ def test_the_service_compares_commitment_groups_on_the_store(store: Store) -> No
     for cell in found.cells:
         assert cell.contacts <= cell.capacity + 1e-6
     for segment in by_segment.values():
-        members = {"commitment:Convertible": 6, "commitment:Entrenched": 4}.get(
-            segment.segment, 2
-        )
+        members = {"commitment:Convertible": 6, "commitment:Entrenched": 4}.get(segment.segment, 2)
         assert segment.contacts <= members * 3 + 1e-6  # 3 promotional a week, any channel
     marginal, spend = investment_charts(plan)
-    assert marginal.svg.startswith("<svg") and "Convertible" in marginal.alt
-    assert spend.table[0][0] == "" and len(spend.table) == 4
+    assert marginal.svg.startswith("<svg")
+    assert "Convertible" in marginal.alt
+    assert spend.table[0][0] == ""
+    assert len(spend.table) == 4
 
 
 def test_an_empty_store_says_how_to_start(store: Store) -> None:
