@@ -28,7 +28,15 @@ def test_held_reasons_are_those_that_may_pass_later() -> None:
         "digest",
         "one-voice",
         "outvalued",
+        "control-group",
     }
+
+
+def test_the_control_group_sentence() -> None:
+    params = '{"touchpoint": "spring_camping"}'
+    assert sentence("held", "control-group", params, name="Ana") == (
+        "Held: Ana is in the control group for spring_camping, so that its effect can be measured."
+    )
 
 
 def test_the_weekly_offers_sentence() -> None:
