@@ -62,6 +62,9 @@ def _register() -> None:
 
     app.add_typer(measure_commands.app, name="measure", help="Lift over the control groups.")
     app.command(name="preview")(message_commands.preview)
+    from regard.simulation.commands import simulate
+
+    app.command(name="simulate")(simulate)
     app.command(name="invest")(invest_commands.invest)
     app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
 
