@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from regard.measurement import lift
 from regard.measurement.lift import (
     bootstrap_mean_difference,
     lift_rows,
@@ -152,3 +153,24 @@ def test_enough_data_gives_the_lift_and_its_interval() -> None:
         "opted_out": 0.0,
         "complained": 0.0,
     }
+
+
+def test_many_buyers_give_the_same_interval_as_drawing_each_buyer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    treated = rng.lognormal(3.0, 1.2, size=6_000)
+    control = rng.lognormal(3.0, 1.2, size=5_500)
+
+    def interval() -> tuple[float, float]:
+        found = bootstrap_mean_difference(
+            treated, 30_000, control, 30_000, confidence=0.95, resamples=2_000, seed=9
+        )
+        assert found.low is not None
+        assert found.high is not None
+        return found.low, found.high
+
+    limit = interval()
+    monkeypatch.setattr(lift, "EXACT_BUYERS", 10**9)
+    exact = interval()
+    assert limit == pytest.approx(exact, abs=0.05)
