@@ -46,7 +46,8 @@ def build(customers: int, seed: int) -> dict[str, pl.DataFrame]:
     touchpoint = pl.Series("touchpoint", np.array(names)[touchpoint_index])
     groups = ControlGroups(shares=dict.fromkeys(names, 0.05), salt="bench")
     control = in_control_group(pl.Series(customer), touchpoint, groups=groups).to_numpy()
-    channel = np.where(control, None, np.where(rng.random(n) < 0.8, "email", "sms"))
+    channel = np.where(rng.random(n) < 0.8, "email", "sms").astype(object)
+    channel[control] = None  # a held-out customer is sent nothing
     units = pl.DataFrame(
         {
             "candidate_id": np.arange(1, n + 1, dtype=np.int64),
