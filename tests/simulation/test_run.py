@@ -9,8 +9,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from regard.errors import InvalidInput
+from regard.simulation.policies import RegardPolicy, Standing
 from regard.simulation.population import generate_population, group_of
-from regard.simulation.run import SimulationResult, simulate
+from regard.simulation.run import SimulationResult, days_of, simulate
 from regard.simulation.scenario import GROUPS, load_scenario, parse_scenario
 
 
@@ -66,3 +67,23 @@ def test_an_invalid_scenario_names_the_problem(tmp_path: Path) -> None:
         parse_scenario("[channels]\nemail = { cost = 0.1, engagement = 0.2 }\n")
     with pytest.raises(InvalidInput, match="cannot read"):
         load_scenario(tmp_path / "missing.toml")
+
+
+def test_regard_keeps_stated_quiet_hours_and_the_caps() -> None:
+    scenario = load_scenario().with_size(customers=800, weeks=1)
+    population = generate_population(scenario)
+    regard = RegardPolicy(scenario, population)
+    n = population.size
+    standing = Standing(
+        opted_out=np.zeros((n, 3), dtype=bool),
+        complained=np.zeros((n, 3), dtype=bool),
+        sent_this_week=np.zeros(n, dtype=np.int32),
+    )
+    tuesday = days_of(scenario)[1]
+    sends = regard.plan(tuesday, standing)
+    assert sends.size > 0
+    local = (sends.hour + tuesday.offsets[population.zone[sends.customer]]) % 24
+    quiet = (local >= scenario.population.quiet_start) | (local < scenario.population.quiet_end)
+    assert not (quiet & population.stated_quiet[sends.customer]).any()
+    # At most one promotional message a day per customer (the default cap).
+    assert np.bincount(sends.customer).max() == 1

@@ -4,6 +4,7 @@ and pray. Each plans one simulated day's sends from what the brand can know of t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -211,8 +212,6 @@ class RegardPolicy:
         )
 
     def plan(self, day: Day, standing: Standing) -> Sends:
-        import time
-
         n = self.population.size
         if not day.touchpoints:
             return Sends.concat([])
