@@ -27,8 +27,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from regard.decisions.options import EngineOptions
 from regard.decisions.policy_options import ContactPolicy
 from regard.delivery.options import DeliveryOptions
-from regard.measurement.options import MeasurementOptions
 from regard.errors import ConfigurationError
+from regard.measurement.options import MeasurementOptions
 from regard.messages.options import MessageOptions
 from regard.segments.options import SegmentOptions
 from regard.touchpoints.options import TouchpointDefinition
