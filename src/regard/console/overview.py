@@ -100,6 +100,7 @@ REASON_LABELS: dict[str, str] = {
     Reason.ONE_VOICE: "one voice",
     Reason.OUTVALUED: "outvalued",
     Reason.TOUCHPOINT_REMOVED: "touchpoint removed",
+    Reason.CONTROL_GROUP: "control group",
 }
 _OUTCOMES = ("sent", "held", "dropped")
 
