@@ -15,7 +15,6 @@ from rich.table import Table
 from regard import runtime, terminal
 from regard.commitment import imports, service
 from regard.commitment.scoring import NON_USER_GROUPS, USER_GROUPS
-from regard.config import get_settings
 from regard.errors import InvalidInput
 from regard.preferences import views
 from regard.segments import calibration
@@ -182,11 +181,7 @@ def calibrate(
     commitment, satisfaction alone and RFM alone predict staying (AUC)."""
     days = _window_days(window)
     moment = terminal.moment(as_of)
-    if write_toml is not None:
-        if write_toml.exists():
-            raise InvalidInput(f"--write-toml {write_toml}: the file exists; name a new one")
-        if write_toml.resolve() == get_settings().brand_config.resolve():
-            raise InvalidInput("--write-toml: calibrate never changes the brand's regard.toml")
+    terminal.new_toml_file(write_toml, command="calibrate")
     store = runtime.store()
     with unit_of_work(store) as session:
         found = calibration.calibrate_store(
@@ -217,6 +212,4 @@ def calibrate(
         highlight=False,
     )
     console.print(escape(snippet), highlight=False, soft_wrap=True)
-    if write_toml is not None:
-        write_toml.write_text(snippet, encoding="utf-8")
-        console.print(f"Written to {escape(str(write_toml))}.", highlight=False)
+    terminal.write_toml(write_toml, snippet)

@@ -10,8 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from regard import runtime, terminal
-from regard.config import get_settings
-from regard.errors import InvalidInput
 from regard.measurement import clv_service
 from regard.preferences import views
 from regard.store.database import unit_of_work
@@ -42,11 +40,7 @@ def fit(
     """Fit BG/NBD (future purchases) and Gamma-Gamma (spend per purchase) by maximum
     likelihood; print the parameters and the [measurement.clv] section to put in regard.toml."""
     moment = terminal.moment(as_of)
-    if write_toml is not None:
-        if write_toml.exists():
-            raise InvalidInput(f"--write-toml {write_toml}: the file exists; name a new one")
-        if write_toml.resolve() == get_settings().brand_config.resolve():
-            raise InvalidInput("--write-toml: clv fit never changes the brand's regard.toml")
+    terminal.new_toml_file(write_toml, command="clv fit")
     store = runtime.store()
     with unit_of_work(store) as session:
         found = clv_service.fit(session, brand=store.brand, as_of=moment)
@@ -88,9 +82,7 @@ def fit(
         highlight=False,
     )
     console.print(escape(snippet), highlight=False, soft_wrap=True)
-    if write_toml is not None:
-        write_toml.write_text(snippet, encoding="utf-8")
-        console.print(f"Written to {escape(str(write_toml))}.", highlight=False)
+    terminal.write_toml(write_toml, snippet)
 
 
 @app.command()
