@@ -102,7 +102,7 @@ def test_rows_come_back_as_stored_with_every_awkward_value(store: Store) -> None
 
     from sqlalchemy import column, literal, select, union_all
 
-    from regard.segments.repository import fetch_frame
+    from regard.store.frames import fetch_frame
 
     when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
     rows = [

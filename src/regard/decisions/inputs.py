@@ -41,7 +41,7 @@ from regard.decisions.policy_options import CHANNEL_ORDER
 from regard.delivery import feedback_repository
 from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
 from regard.segments.models import SegmentMembership
-from regard.segments.repository import fetch_frame
+from regard.store.frames import fetch_frame
 from regard.touchpoints.models import CampaignLaunch, Candidate
 
 HISTORY_DAYS = 60

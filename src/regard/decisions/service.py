@@ -32,8 +32,8 @@ from regard.decisions.optimiser import ChannelBudget
 from regard.decisions.reasons import Reason
 from regard.errors import Conflict
 from regard.measurement.holdouts import control_groups
-from regard.segments.repository import fetch_frame
 from regard.store.database import Store, unit_of_work
+from regard.store.frames import fetch_frame
 from regard.touchpoints.models import Candidate
 
 

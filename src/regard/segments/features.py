@@ -27,11 +27,11 @@ from regard.config import BrandConfig
 from regard.customers.models import Customer, Event
 from regard.preferences.catalogue import default_allows
 from regard.preferences.models import ConsentState, PreferenceProfile
-from regard.segments import repository
 from regard.segments.compile import FeatureSpec
 from regard.segments.options import RfmOptions
 from regard.segments.rfm import PURCHASES_SCHEMA, purchases_from_events, utc_instant
 from regard.segments.schema import ValueType
+from regard.store.frames import fetch_frame
 from regard.store.types import SQLITE_TIMESTAMP_FORMAT
 
 __all__ = [
@@ -388,4 +388,4 @@ def _join(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
 
 def _frame(session: Session, statement: Executable, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows of ``statement`` as a frame with ``schema``, fetched without ORM objects."""
-    return repository.fetch_frame(session, statement, schema)
+    return fetch_frame(session, statement, schema)

@@ -18,10 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from regard.segments.models import SegmentMembership, SegmentRun
-from regard.store.frames import fetch_frame
 from regard.store.types import SQLITE_TIMESTAMP_FORMAT
-
-__all__ = ["fetch_frame"]
 
 _MEMBERS_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Int64(),
