@@ -64,14 +64,20 @@ class BreakerReading:
     note: str
 
 
+def _since(row: BreakerStream | None, now: datetime, *, options: BreakerOptions) -> datetime:
+    """Where the stream's window starts: ``window`` ago, or its last resume if later."""
+    since = now - options.window
+    if row is not None and row.resumed_at is not None and row.resumed_at > since:
+        return row.resumed_at
+    return since
+
+
 def read(
     session: Session, stream: str, now: datetime, *, options: BreakerOptions
 ) -> BreakerReading:
     """The stream's reading now, without changing anything."""
     row = repository.breaker_stream(session, stream)
-    since = now - options.window
-    if row is not None and row.resumed_at is not None and row.resumed_at > since:
-        since = row.resumed_at
+    since = _since(row, now, options=options)
     channel, domain = _parts(stream)
     complaints = repository.count_complaints(session, stream=stream, since=since, until=now)
     deliveries = repository.count_sent(
@@ -115,8 +121,14 @@ def allowance(
     row = repository.breaker_stream(session, stream)
     if row is not None and row.state == "halted":
         return "halted"
-    reading = read(session, stream, now, options=options)
     stored = row.state if row is not None else "normal"
+    if stored == "normal" and not repository.count_complaints(
+        session, stream=stream, since=_since(row, now, options=options), until=now
+    ):
+        # No complaint in the window: the rate is nil whatever was sent, and counting the
+        # sends (the costly part, asked once a batch) can wait for a complaint.
+        return "normal"
+    reading = read(session, stream, now, options=options)
     if reading.allowance == stored:
         return reading.allowance
     # Another worker may be moving the same stream: take the row, then look again.
