@@ -11,6 +11,7 @@ from regard.customers import models as customers_models
 from regard.decisions import models as decisions_models
 from regard.delivery import feedback as delivery_feedback
 from regard.delivery import models as delivery_models
+from regard.measurement import models as measurement_models
 from regard.preferences import models as preferences_models
 from regard.preferences import service as preferences_service
 from regard.privacy import models as privacy_models
@@ -28,6 +29,7 @@ __all__ = [
     "decisions_models",
     "delivery_feedback",
     "delivery_models",
+    "measurement_models",
     "metadata",
     "preferences_models",
     "preferences_service",
