@@ -8,8 +8,11 @@ from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from swagger_ui_bundle import swagger_ui_path
 
 from regard import __version__, runtime
 from regard.config import get_settings
@@ -20,6 +23,9 @@ from regard.web import admin
 from regard.web.errors import install_error_handlers
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
+# The API docs page is served from the Swagger UI files Regard ships, never from a CDN: a
+# browser that can reach Regard can read its docs, with or without the internet.
+DOCS_ASSETS = "/api/docs/assets"
 
 
 def create_app(store: Store | None = None) -> FastAPI:
@@ -38,7 +44,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         lifespan=lifespan,
         title="Regard",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -88,6 +94,18 @@ def create_app(store: Store | None = None) -> FastAPI:
                 "ledger": preferences_repository.count_entries(session),
             }
         return templates.TemplateResponse(request, "home.html", {"counts": counts})
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="Regard API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
