@@ -62,6 +62,19 @@ def test_a_minimal_brand_file_takes_defaults(tmp_path: Path) -> None:
     assert brand.channels == ("email", "sms", "push")
 
 
+def test_a_relative_message_folder_is_read_beside_the_brand_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    brand_dir = tmp_path / "brand"
+    brand_dir.mkdir()
+    relative = write(brand_dir, 'name = "Shop"\n[delivery]\nfile_dir = "out"\n')
+    absolute = write(tmp_path, f'name = "Shop"\n[delivery]\nfile_dir = "{tmp_path / "abs"}"\n')
+    monkeypatch.chdir(tmp_path)
+
+    assert load_brand_config(relative).delivery.file_dir == str(brand_dir / "out")
+    assert load_brand_config(absolute).delivery.file_dir == str(tmp_path / "abs")
+
+
 def test_the_demo_brand_file_is_valid() -> None:
     import regard.demo
 

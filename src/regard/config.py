@@ -557,12 +557,24 @@ def load_brand_config(path: Path) -> BrandConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
     try:
-        return BrandConfig.model_validate(raw)
+        config = BrandConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"{path}: {problems}") from exc
+    return _paths_beside(config, path)
+
+
+def _paths_beside(config: BrandConfig, path: Path) -> BrandConfig:
+    """Folders the file names relatively are read beside the file, wherever Regard starts."""
+    file_dir = Path(config.delivery.file_dir)
+    if file_dir.is_absolute():
+        return config
+    delivery = config.delivery.model_copy(
+        update={"file_dir": str((path.parent / file_dir).resolve())}
+    )
+    return config.model_copy(update={"delivery": delivery})
 
 
 DEFAULT_TOPICS = (

@@ -52,7 +52,8 @@ class BreakerOptions(BaseModel):
 class DeliveryOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Where messages of a channel with no provider go: files in this folder (development, demo).
+    # Where messages of a channel with no provider go: files in this folder (development, demo);
+    # a relative folder is read beside regard.toml.
     file_dir: str = "messages-out"
     providers: tuple[ProviderOptions, ...] = ()
     retry: RetryOptions = RetryOptions()
