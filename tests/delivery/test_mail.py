@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 import stat
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from regard.config import Settings
 from regard.delivery.mail import (
@@ -21,34 +18,7 @@ from regard.delivery.mail import (
     mailer_from_settings,
     send_quietly,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[_Inbox, int]]:
-    inbox = _Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from tests.delivery.channels.smtp_server import free_port, self_signed, smtp_server
 
 
 def _message() -> Any:
@@ -60,16 +30,14 @@ def _message() -> Any:
     )
 
 
-def test_smtp_delivers_to_a_real_server(smtp_server: tuple[_Inbox, int]) -> None:
-    inbox, port = smtp_server
+def test_smtp_delivers_to_a_real_server() -> None:
+    with smtp_server() as server:
+        SmtpMailer("127.0.0.1", server.port).send(_message())
 
-    SmtpMailer("127.0.0.1", port).send(_message())
-
-    assert len(inbox.received) == 1
-    sender, recipients, content = inbox.received[0]
-    assert sender == "choices@outfitters.example"
-    assert recipients == ["ana@example.com"]
-    received = message_from_bytes(content, policy=policy.default)
+    (arrived,) = server.inbox.received
+    assert arrived.mail_from == "choices@outfitters.example"
+    assert arrived.rcpt_tos == ["ana@example.com"]
+    received = message_from_bytes(arrived.content, policy=policy.default)
     assert received["Subject"] == "Your link"
     assert "secret-token" in received.get_content()
 
@@ -96,10 +64,25 @@ def test_settings_choose_smtp_when_a_host_is_set(tmp_path: Path) -> None:
     assert (smtp.host, smtp.port, smtp.starttls) == ("mail.example", 587, True)
 
 
+def test_smtp_trusts_the_certificate_authority_the_settings_name(tmp_path: Path) -> None:
+    server_tls, certificate = self_signed(tmp_path)
+    settings = Settings(environment="test", smtp_host="127.0.0.1", smtp_starttls=True)
+    with smtp_server(tls_context=server_tls) as server:
+        trusting = mailer_from_settings(
+            settings.model_copy(update={"smtp_port": server.port, "smtp_ca_file": certificate})
+        )
+        trusting.send(_message())
+        untrusting = mailer_from_settings(settings.model_copy(update={"smtp_port": server.port}))
+        sent = send_quietly(untrusting, _message())
+
+    assert len(server.inbox.received) == 1
+    assert not sent
+
+
 def test_a_failed_send_is_logged_without_the_body(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="regard.mail")
 
-    sent = send_quietly(SmtpMailer("127.0.0.1", _free_port(), timeout=2), _message())
+    sent = send_quietly(SmtpMailer("127.0.0.1", free_port(), timeout=2), _message())
 
     assert not sent
     assert "mail not sent" in caplog.text

@@ -54,16 +54,18 @@ class SmtpMailer(Mailer):
         username: str = "",
         password: str = "",
         starttls: bool = False,
+        tls_context: ssl.SSLContext | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.starttls, self.timeout = starttls, timeout
+        self.tls_context = tls_context
 
     def send(self, message: EmailMessage) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self.tls_context or ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password)
             smtp.send_message(message)
@@ -97,14 +99,18 @@ class MemoryMailer(Mailer):
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:
-    """SMTP when a host is set, else ``.eml`` files in ``mail_dir``."""
+    """SMTP when a host is set (trusting ``smtp_ca_file`` as the email channel does), else
+    ``.eml`` files in ``mail_dir``."""
     if settings.smtp_host:
+        from regard.delivery.channels.smtp import tls_context
+
         return SmtpMailer(
             settings.smtp_host,
             settings.smtp_port,
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value(),
             starttls=settings.smtp_starttls,
+            tls_context=tls_context(settings.smtp_ca_file),
         )
     return FileMailer(settings.mail_dir)
 
