@@ -4,7 +4,11 @@ Everything is read in bulk for the candidates due (pending, and not held past no
 per frame, joined on the candidates in the database, never one customer at a time.
 
 - **Value** of a candidate: the highest value its touchpoint gives any segment the customer is in
-  now, else the touchpoint's default (``TouchpointDefinition.value``).
+  now, else the touchpoint's default (``TouchpointDefinition.value``). Where measurement stored
+  a learned value for that (touchpoint, segment), the measured lift weighs in by its
+  credibility (``regard.measurement.values_service``). With customer value configured
+  (``[measurement.clv]``), the value is then scaled by the customer's expected value relative
+  to the base's mean, clipped to ``CLV_FACTOR_RANGE``; a customer without one keeps it as is.
 - **Relevance** of an offer (``offers:<category>`` topics): 0.9 when the customer named the
   category among their interests, ``NOT_THEIR_INTEREST`` (0.1) when they named interests but not
   this one, unknown (null) when they named none. Only promotional candidates are held to the
@@ -19,8 +23,9 @@ per frame, joined on the candidates in the database, never one customer at a tim
   sent ``ENGAGEMENT_WAIT`` ago without any of those (ignored, which fatigue counts); null
   before that or when it never left (unknown).
 - **Suppressions**: the channels delivery feedback suppressed (a hard bounce, a complaint).
-  Engagement and suppressions are read from delivery's tables: feedback flowing back from
-  act to decide, the one place this module looks to its right in the data flow.
+  Engagement and suppressions are read from delivery's tables, and learned values from
+  measurement's: feedback flowing back from act and learn to decide, the places this module
+  looks to its right in the data flow.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from regard.customers.models import Customer, Event, Identity
 from regard.decisions.models import Decision, OutboxMessage
 from regard.decisions.policy_options import CHANNEL_ORDER
 from regard.delivery import feedback_repository
+from regard.measurement import values_repository
 from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
 from regard.segments.models import SegmentMembership
 from regard.store.frames import fetch_frame
@@ -49,6 +55,8 @@ HISTORY_DAYS = 60
 ENGAGEMENT_WAIT = timedelta(days=3)
 INTEREST_MATCH = 0.9
 NOT_THEIR_INTEREST = 0.1
+# A customer's value factor: their expected value over the base's mean, kept within this range.
+CLV_FACTOR_RANGE = (0.5, 2.0)
 _TIMESTAMP = pl.Datetime("us", "UTC")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -259,28 +267,19 @@ def _with_channel_mask(candidates: pl.DataFrame) -> pl.DataFrame:
 def _with_value(
     candidates: pl.DataFrame, *, session: Session, brand: BrandConfig, who: Select[Any]
 ) -> pl.DataFrame:
-    values = pl.DataFrame(
-        [
-            {"touchpoint": tp.name, "segment": segment, "segment_value": float(value)}
-            for tp in brand.touchpoints
-            for segment, value in tp.value.items()
-            if segment != "default"
-        ],
-        schema={"touchpoint": pl.String(), "segment": pl.String(), "segment_value": pl.Float64()},
+    """``value`` of each candidate: its touchpoint's value for the best of the customer's
+    segments (else its default), learned where measurement stored one, times the customer's
+    value factor."""
+    values = _touchpoint_values(session, brand)
+    segments = values.filter(pl.col("segment") != "default")
+    defaults = values.filter(pl.col("segment") == "default").select(
+        "touchpoint", pl.col("value").alias("default_value")
     )
-    defaults = pl.DataFrame(
-        {
-            "touchpoint": [tp.name for tp in brand.touchpoints],
-            "default_value": [float(tp.value["default"]) for tp in brand.touchpoints],
-        },
-        schema={"touchpoint": pl.String(), "default_value": pl.Float64()},
-    )
-    segments = values["segment"].unique().to_list()
     members = fetch_frame(
         session,
         select(SegmentMembership.customer_id, SegmentMembership.segment).where(
             SegmentMembership.customer_id.in_(who),
-            SegmentMembership.segment.in_(segments),
+            SegmentMembership.segment.in_(segments["segment"].unique().to_list()),
             SegmentMembership.exited_at.is_(None),
         ),
         {"customer_id": pl.Int64(), "segment": pl.String()},
@@ -288,17 +287,76 @@ def _with_value(
     best = (
         candidates.select("candidate_id", "customer_id", "touchpoint")
         .join(members, on="customer_id", how="inner")
-        .join(values, on=["touchpoint", "segment"], how="inner")
+        .join(segments, on=["touchpoint", "segment"], how="inner")
         .group_by("candidate_id")
-        .agg(pl.col("segment_value").max())
+        .agg(pl.col("value").max().alias("segment_value"))
     )
+    factors = _customer_factors(session, brand=brand, who=who)
     return (
         candidates.join(defaults, on="touchpoint", how="left")
         .join(best, on="candidate_id", how="left")
+        .join(factors, on="customer_id", how="left")
         .with_columns(
-            pl.coalesce("segment_value", "default_value").alias("value"),
+            (pl.coalesce("segment_value", "default_value") * pl.col("factor").fill_null(1.0)).alias(
+                "value"
+            ),
         )
-        .drop("segment_value", "default_value")
+        .drop("segment_value", "default_value", "factor")
+    )
+
+
+def _touchpoint_values(session: Session, brand: BrandConfig) -> pl.DataFrame:
+    """touchpoint, segment (``default`` included) and value of every configured pair: the
+    configured value blended with the stored measurement, ``weight x measured + (1 - weight) x
+    configured`` (``regard.measurement.touchpoint_values``), else the configured value. The
+    blend uses the configured value of now, so a changed configuration counts at once."""
+    configured = pl.DataFrame(
+        [
+            {"touchpoint": tp.name, "segment": segment, "configured": float(value)}
+            for tp in brand.touchpoints
+            for segment, value in tp.value.items()
+        ],
+        schema={"touchpoint": pl.String(), "segment": pl.String(), "configured": pl.Float64()},
+    )
+    measured = fetch_frame(
+        session,
+        values_repository.engine_touchpoint_values(),
+        {
+            "touchpoint": pl.String(),
+            "segment": pl.String(),
+            "measured": pl.Float64(),
+            "weight": pl.Float64(),
+        },
+    )
+    weight = pl.col("weight").fill_null(0.0)
+    return configured.join(
+        measured, on=["touchpoint", "segment"], how="left", maintain_order="left"
+    ).select(
+        "touchpoint",
+        "segment",
+        (weight * pl.col("measured").fill_null(0.0) + (1.0 - weight) * pl.col("configured")).alias(
+            "value"
+        ),
+    )
+
+
+def _customer_factors(session: Session, *, brand: BrandConfig, who: Select[Any]) -> pl.DataFrame:
+    """customer_id and factor, ``clip(expected value / mean expected value, CLV_FACTOR_RANGE)``,
+    of the customers with a stored value, when customer value is configured; none otherwise
+    (every factor then 1)."""
+    schema = {"customer_id": pl.Int64(), "factor": pl.Float64()}
+    clv = brand.measurement.clv
+    if clv.bg_nbd is None or clv.gamma_gamma is None:
+        return pl.DataFrame(schema=schema)
+    found = fetch_frame(
+        session,
+        values_repository.customer_values_of(who),
+        {"customer_id": pl.Int64(), "expected_value": pl.Float64(), "mean_value": pl.Float64()},
+    )
+    low, high = CLV_FACTOR_RANGE
+    return found.filter(pl.col("mean_value") > 0).select(
+        "customer_id",
+        (pl.col("expected_value") / pl.col("mean_value")).clip(low, high).alias("factor"),
     )
 
 
