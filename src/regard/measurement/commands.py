@@ -1,14 +1,17 @@
-"""``regard measure``: what the brand's messages achieved over their control groups."""
+"""``regard measure``: what the brand's messages achieved over their control groups, and what
+they cost in the relationship."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import polars as pl
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from regard import runtime, terminal
+from regard.measurement.health_service import MAX_WEEKS, RelationshipHealth, relationship_health
 from regard.measurement.lift import Estimate, LiftRow, measure_lift
 from regard.measurement.outcomes import Breakdown
 from regard.store.database import unit_of_work
@@ -87,3 +90,98 @@ def _estimate(estimate: Estimate, *, percent: bool) -> str:
             f"({estimate.low * 100:+.1f} to {estimate.high * 100:+.1f})"
         )
     return f"{estimate.difference:+.2f} ({estimate.low:+.2f} to {estimate.high:+.2f})"
+
+
+@app.command()
+def health(
+    weeks: int = typer.Option(12, min=1, max=MAX_WEEKS, help="Weeks of rates, this one the last."),
+) -> None:
+    """Relationship health beside revenue: opt-out and complaint rates per week and channel
+    (weeks over the complaint line marked), customers at their caps, and how commitment and
+    lifecycle stages moved."""
+    store = runtime.store()
+    with unit_of_work(store) as session:
+        found = relationship_health(
+            session, brand=store.brand, as_of=datetime.now(UTC), weeks=weeks
+        )
+    print_health(found)
+
+
+def print_health(found: RelationshipHealth) -> None:
+    """The rates (per week, then per channel), fatigue and both transition matrices."""
+    line = f"{found.complaint_line:.1%}"
+    console.print(
+        _rates_table(found.rates, "week", title=f"Rates per week (complaint line {line})")
+    )
+    console.print(_rates_table(found.rates_by_channel, "channel", title="Rates per channel"))
+    fatigue = Table("channel", "reachable", "at their caps", "share", title="At their caps now")
+    for row in found.fatigue.iter_rows(named=True):
+        fatigue.add_row(
+            "every channel" if row["channel"] == "all" else row["channel"],
+            f"{row['reachable']:,}",
+            f"{row['at_cap']:,}",
+            "-" if row["share"] is None else f"{row['share']:.1%}",
+        )
+    console.print(fatigue)
+    console.print(
+        _matrix_table(
+            found.commitment_transitions,
+            ("from_group", "to_group"),
+            title="Commitment movement: previous survey (rows) to latest (columns)",
+        )
+    )
+    console.print(
+        _matrix_table(
+            found.lifecycle_transitions,
+            ("from_stage", "to_stage"),
+            title=(
+                f"Lifecycle movement: {found.lifecycle_period.days} days ago (rows) to now "
+                "(columns)"
+            ),
+        )
+    )
+
+
+def _rates_table(frame: pl.DataFrame, key: str, *, title: str) -> Table:
+    table = Table(
+        key, "sent", "delivered", "opted out", "complained", "opt-out rate", "complaint rate",
+        "", title=title,
+    )  # fmt: skip
+    for row in frame.iter_rows(named=True):
+        over = bool(row["over_line"])
+        table.add_row(
+            escape(str(row[key])),
+            f"{row['sent']:,}",
+            f"{row['delivered']:,}",
+            f"{row['opted_out']:,}",
+            f"{row['complained']:,}",
+            _rate(row["opt_out_rate"]),
+            # Over the line: red, with a "!" and the note, so it shows without colour too.
+            f"[bold red]{_rate(row['complaint_rate'])} ![/]"
+            if over
+            else _rate(row["complaint_rate"]),
+            escape(row["note"] or ""),
+        )
+    return table
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _matrix_table(frame: pl.DataFrame, names: tuple[str, str], *, title: str) -> Table:
+    start, end = names
+    labels = frame[end].unique(maintain_order=True).to_list()
+    table = Table("", *labels, "customers", title=title)
+    for label, cells in frame.group_by(start, maintain_order=True):
+        counts = cells["customers"].to_list()
+        shares = cells["share"].to_list()
+        table.add_row(
+            escape(str(label[0])),
+            *(
+                "." if not count else f"{count:,} ({share:.0%})"
+                for count, share in zip(counts, shares, strict=True)
+            ),
+            f"{sum(counts):,}",
+        )
+    return table
