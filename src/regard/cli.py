@@ -67,6 +67,9 @@ def _register() -> None:
     app.command(name="simulate")(simulate)
     app.command(name="invest")(invest_commands.invest)
     app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
+    from regard.measurement import values_commands
+
+    measure_commands.app.command(name="values")(values_commands.values)
 
 
 _register()

@@ -18,6 +18,7 @@ from regard import runtime, terminal
 from regard.customers.models import Customer
 from regard.decisions import preview, repository, service
 from regard.decisions.reasons import sentence
+from regard.measurement import values_jobs
 from regard.preferences import views
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints import triggers
@@ -117,8 +118,9 @@ def run(
     ),
     once: bool = typer.Option(False, "--once", help="Run triggers and the engine once, and stop."),
 ) -> None:
-    """Run the triggers and the engine now and then every few minutes; a run never overlaps
-    another (on this machine or any other sharing the database)."""
+    """Run the triggers and the engine now and then every few minutes (and refresh the values
+    it learns from measurement once a day); a run never overlaps another (on this machine or
+    any other sharing the database)."""
     store = runtime.store()
     try:
         pause = _DURATION.validate_python(every) if every else store.brand.engine.every
@@ -134,12 +136,14 @@ def run(
 
 
 def run_once(store: Store, *, now: datetime, quiet: bool = False) -> service.RunReport | None:
-    """Triggers, then the engine; None when another run holds the engine. ``quiet`` prints one
-    line instead of the tables (beside a server's log)."""
+    """Triggers, the values refresh when a day has passed since the last, then the engine; None
+    when another run holds the engine. ``quiet`` prints one line instead of the tables (beside
+    a server's log)."""
     with unit_of_work(store) as session:
         done = triggers.run_triggers(session, brand=store.brand, now=now)
     if not quiet:
         print_triggered(done)
+    _refresh_values(store, now=now)
     try:
         report = service.run_engine(store, now=now)
     except service.EngineBusy as busy:
@@ -155,6 +159,23 @@ def run_once(store: Store, *, now: datetime, quiet: bool = False) -> service.Run
     else:
         print_report(report)
     return report
+
+
+def _refresh_values(store: Store, *, now: datetime) -> None:
+    """The customer and touchpoint values the engine uses, refreshed once a day at most; a
+    failed refresh is reported and never stops the run."""
+    try:
+        refreshed = values_jobs.refresh_when_due(store, now=now)
+    except Exception as exc:  # the engine runs on yesterday's values; the next run tries again
+        console.print(f"[red]Values refresh failed:[/] {escape(str(exc))}", highlight=False)
+        return
+    if refreshed is not None:
+        console.print(
+            f"Values refreshed: {refreshed.customers_scored:,} customers valued, "
+            f"{refreshed.learned:,} touchpoint values learned ({refreshed.replaced:,} moved "
+            "off the configured value).",
+            highlight=False,
+        )
 
 
 def start_scheduler(store: Store, *, every: timedelta) -> threading.Event:
