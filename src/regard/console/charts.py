@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -37,14 +38,17 @@ from matplotlib.patches import Rectangle
 __all__ = [
     "PALETTE",
     "Chart",
+    "Interval",
     "ReferenceLine",
     "Series",
     "as_count",
     "as_percent",
     "bar_chart",
     "grid_chart",
+    "interval_chart",
     "line_chart",
     "stacked_bar_chart",
+    "with_png",
 ]
 
 # Okabe and Ito's colours, distinguishable with every common colour-vision deficiency.
@@ -81,6 +85,9 @@ _STYLE: dict[str, Any] = {
     "path.simplify": False,
 }
 _RENDERING = threading.Lock()
+# Inside ``with_png()``: a list that ``_svg`` fills with the PNG of the figure it just drew.
+_PNG_WANTED: ContextVar[list[bytes] | None] = ContextVar("regard_chart_png", default=None)
+_PNG_DPI = 110
 
 Format = Callable[[float], str]
 
@@ -108,6 +115,8 @@ class Chart:
     alt: str
     table: tuple[tuple[str, ...], ...]
     title: str
+    # The same picture as PNG, drawn only inside ``with_png()`` (a file report wants both).
+    png: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -426,6 +435,95 @@ def grid_chart(
     return _chart(svg, title=title, alt=alt, table=table)
 
 
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its interval (a row of a forest chart), or why there is none."""
+
+    label: str
+    value: float | None
+    low: float | None
+    high: float | None
+    reason: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None and self.low is not None and self.high is not None
+
+
+def interval_chart(
+    intervals: Sequence[Interval],
+    *,
+    title: str,
+    x_label: str,
+    value_format: Format = as_count,
+) -> Chart:
+    """A forest chart: one row per estimate, top to bottom in the order given, a dot at the
+    estimate and a bar across its interval, beside a line at zero (no effect). A row without
+    an estimate writes its reason where the bar would be, so "too little data" is seen, not
+    guessed from a gap."""
+    known = [i for i in intervals if i.known]
+    ends = [v for i in known for v in (i.low, i.high, i.value) if v is not None]
+    low_end, high_end = min([*ends, 0.0]), max([*ends, 0.0])
+    span = (high_end - low_end) or 1.0
+    with _drawing(title, height=_bar_height(len(intervals))) as figure:
+        axes = figure.add_axes(_bar_box(len(intervals)))
+        axes.axvline(0, color=_INK, linewidth=0.8, gid="no-effect")
+        for position, row in enumerate(intervals):
+            if row.known:
+                assert row.value is not None
+                assert row.low is not None
+                assert row.high is not None
+                excludes_zero = row.low > 0 or row.high < 0
+                colour = PALETTE[0] if excludes_zero else PALETTE[4]
+                axes.plot([row.low, row.high], [position, position], color=colour, linewidth=2.2)
+                axes.plot([row.value], [position], marker="o", color=colour, markersize=5)
+                axes.annotate(
+                    f"{value_format(row.value)} ({value_format(row.low)} to "
+                    f"{value_format(row.high)})",
+                    (row.high, position),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7.5,
+                )
+            else:
+                axes.text(
+                    low_end - 0.1 * span + 0.02 * span,
+                    position,
+                    row.reason or "no estimate",
+                    va="center",
+                    fontsize=7.5,
+                    style="italic",
+                )
+        axes.set_yticks(list(range(len(intervals))), [row.label for row in intervals])
+        axes.set_ylim(len(intervals) - 0.5, -0.5)
+        axes.set_xlim(low_end - 0.1 * span, high_end + 0.45 * span)
+        axes.set_xlabel(x_label)
+        axes.xaxis.set_major_formatter(lambda value, _pos: value_format(value))
+        _tidy(axes)
+        axes.grid(axis="x", color=_GRID, linewidth=0.6)
+        figure.suptitle(title, fontsize=11, x=0.02, ha="left")
+        svg = _svg(figure)
+    table: list[tuple[str, ...]] = [("Name", x_label, "Low", "High")]
+    spoken: list[str] = []
+    for row in intervals:
+        if row.known:
+            assert row.value is not None
+            assert row.low is not None
+            assert row.high is not None
+            figures = (value_format(row.value), value_format(row.low), value_format(row.high))
+            table.append((row.label, *figures))
+            spoken.append(f"{row.label}: {figures[0]} ({figures[1]} to {figures[2]})")
+        else:
+            reason = row.reason or "no estimate"
+            table.append((row.label, reason, "", ""))
+            spoken.append(f"{row.label}: {reason}")
+    alt = f"{title}, each estimate with its interval. " + (
+        "; ".join(spoken) + "." if intervals else "Nothing to show yet."
+    )
+    return _chart(svg, title=title, alt=alt, table=table)
+
+
 @contextmanager
 def _drawing(title: str, *, height: float = 3.4, width: float = _WIDTH) -> Iterator[Figure]:
     """A new figure, drawn and saved with the console's style while holding the lock.
@@ -437,10 +535,25 @@ def _drawing(title: str, *, height: float = 3.4, width: float = _WIDTH) -> Itera
         yield Figure(figsize=(width, height), facecolor="white")
 
 
+@contextmanager
+def with_png() -> Iterator[None]:
+    """Charts drawn inside this block also carry their picture as PNG (``Chart.png``)."""
+    token = _PNG_WANTED.set([])
+    try:
+        yield
+    finally:
+        _PNG_WANTED.reset(token)
+
+
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
+    wanted = _PNG_WANTED.get()
+    if wanted is not None:
+        picture = io.BytesIO()
+        figure.savefig(picture, format="png", dpi=_PNG_DPI, metadata={"Software": None})
+        wanted.append(picture.getvalue())
     # Inline in a page: no XML declaration, doctype or comment before the <svg> element.
     return text[text.index("<svg") :]
 
@@ -460,7 +573,9 @@ def _chart(svg: str, *, title: str, alt: str, table: list[tuple[str, ...]]) -> C
         f'<desc id="{slug}-desc">{escape(alt)}</desc>'
     )
     labelled = svg[: opening.start()] + named + head + _own_ids(svg[opening.end() :], slug)
-    return Chart(svg=labelled, alt=alt, table=tuple(table), title=title)
+    wanted = _PNG_WANTED.get()
+    png = wanted.pop() if wanted else None
+    return Chart(svg=labelled, alt=alt, table=tuple(table), title=title, png=png)
 
 
 _ID = re.compile(r'(\sid="|url\(#|xlink:href="#)(?=[^"#)\s])')
