@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
+from rich.console import Console
 
 from regard.config import BrandConfig
 from regard.errors import InvalidInput
+from regard.measurement import invest_commands, values_repository
 from regard.measurement.invest import Cell, InvestmentProblem, Tranche, recommend
-from regard.measurement.invest_service import investment_charts, recommend_investment
+from regard.measurement.invest_service import (
+    investment_charts,
+    learned_cell_values,
+    recommend_investment,
+)
 from regard.segments.models import SegmentMembership
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.options import ChannelContent, TouchpointDefinition
@@ -194,3 +201,62 @@ def test_measured_values_replace_the_configured_ones(store: Store) -> None:
     assert plan.values_source == "measured"
     best = max(plan.recommendation.segments, key=lambda s: s.return_per_unit)
     assert best.segment == "commitment:Entrenched"
+
+
+def test_learned_values_replace_the_configured_ones_and_each_cell_says_which(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(store)
+    brand = invest_brand(store)
+    # As regard measure values stores them: Entrenched users turned out to be worth 5.0 over
+    # every channel; the default measured on texts only; Convertible's row has no weight yet.
+    learned = pl.DataFrame(
+        {
+            "touchpoint": ["camping_offer"] * 3,
+            "segment": ["commitment:Entrenched", "default", "commitment:Convertible"],
+            "channel": ["all", "sms", "all"],
+            "configured": [0.2, 1.0, 3.0],
+            "measured": [5.5, 2.2, None],
+            "learned": [5.0, 2.0, 3.0],
+            "weight": [0.9, 0.8, 0.0],
+            "customers": [9_000.0, 4_000.0, 0.0],
+        }
+    )
+    with unit_of_work(store) as session:
+        configured = recommend_investment(session, brand=brand, budget=0.05, by="commitment")
+    assert configured.values_source == "configured"
+    before = {s.segment: s for s in configured.recommendation.segments}["commitment:Entrenched"]
+    with unit_of_work(store) as session:
+        values_repository.replace_touchpoint_values(session, learned, measured_at=datetime.now(UTC))
+    with unit_of_work(store) as session:
+        plan = recommend_investment(session, brand=brand, budget=0.05, by="commitment")
+    with unit_of_work(store) as session:
+        per_contact = learned_cell_values(session, brand=brand, by="commitment")
+    engagement = {c: brand.policy.channels[c].engagement for c in ("email", "sms")}
+    # Average users are not listed by the offer: its default, learned on texts only; the
+    # Convertible value has no measurement behind it and stays configured.
+    assert per_contact == pytest.approx(
+        {
+            ("commitment:Entrenched", "email"): 5.0 * engagement["email"],
+            ("commitment:Entrenched", "sms"): 5.0 * engagement["sms"],
+            ("commitment:Average", "sms"): 2.0 * engagement["sms"],
+        }
+    )
+    assert plan.values_source == "learned"
+    assert {cell: plan.source(*cell) for cell in plan.sources} == {
+        ("commitment:Entrenched", "email"): "learned",
+        ("commitment:Entrenched", "sms"): "learned",
+        ("commitment:Average", "sms"): "learned",
+        ("commitment:Average", "email"): "configured",
+        ("commitment:Convertible", "email"): "configured",
+        ("commitment:Convertible", "sms"): "configured",
+    }
+    entrenched = {s.segment: s for s in plan.recommendation.segments}["commitment:Entrenched"]
+    assert entrenched.return_per_unit > before.return_per_unit
+
+    recorded = Console(width=200, record=True)
+    monkeypatch.setattr(invest_commands, "console", recorded)
+    invest_commands.print_plan(plan)
+    text = recorded.export_text()
+    assert "From" in text
+    assert "values learned for 3 of 6 segment and channel pairs, configured for the rest" in text

@@ -48,8 +48,10 @@ def print_plan(plan: InvestmentPlan) -> None:
         )
     console.print(segments)
     cells = Table(title="By channel")
-    for heading in ("Segment", "Channel", "Contacts", "Of reachable", "Spend", "Value"):
-        cells.add_column(heading, justify="left" if heading in ("Segment", "Channel") else "right")
+    for heading in ("Segment", "Channel", "Contacts", "Of reachable", "Spend", "Value", "From"):
+        cells.add_column(
+            heading, justify="left" if heading in ("Segment", "Channel", "From") else "right"
+        )
     for cell in recommendation.cells:
         if cell.capacity <= 0:
             continue
@@ -60,12 +62,13 @@ def print_plan(plan: InvestmentPlan) -> None:
             f"{cell.contacts / cell.capacity:.0%}",
             as_money(cell.spend),
             as_money(cell.value),
+            plan.source(cell.segment, cell.channel),
         )
     console.print(cells)
     lines = [
         f"Spend {as_money(recommendation.spend)} of {as_money(recommendation.budget)} for an "
         f"expected incremental value of {as_money(recommendation.value)} "
-        f"(net {as_money(recommendation.net)}; values {plan.values_source}).",
+        f"(net {as_money(recommendation.net)}; {_sources(plan)}).",
         f"One more unit of budget is worth {recommendation.budget_dual:,.2f} net"
         + (
             "."
@@ -80,3 +83,16 @@ def print_plan(plan: InvestmentPlan) -> None:
     lines.extend(f"Note: {note}." for note in plan.notes)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _sources(plan: InvestmentPlan) -> str:
+    """Where the values per contact came from, in words."""
+    if plan.values_source == "configured":
+        return "values configured"
+    rest = sum(1 for source in plan.sources.values() if source == "configured")
+    if not rest:
+        return f"values {plan.values_source}"
+    return (
+        f"values {plan.values_source} for {len(plan.sources) - rest} of {len(plan.sources)} "
+        "segment and channel pairs, configured for the rest"
+    )

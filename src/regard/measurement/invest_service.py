@@ -13,18 +13,21 @@ For each segment of one axis (commitment, lifecycle or RFM) and each channel pla
 - **Cost** of a contact: the channel's cost in ``[policy.channels]``. A channel that costs
   nothing is not budgeted (the budget does not limit it); a note says so.
 - **Value** of a contact: the measured incremental value per contact when given (``values``,
-  e.g. the lift per segment and channel from the holdouts), else the configured one: the mean,
-  over the touchpoints of the planned importances that offer the channel, of the touchpoint's
-  value for the segment times the channel's engagement chance.
+  e.g. the lift per segment and channel from the holdouts), else the mean, over the touchpoints
+  of the planned importances that offer the channel, of the touchpoint's value for the segment
+  times the channel's engagement chance; the touchpoint's value is its learned one where
+  ``regard measure values`` stored a measurement for it, else the configured one. Each cell
+  says which (``InvestmentPlan.sources``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+import polars as pl
 from sqlalchemy.orm import Session
 
 from regard.commitment.scoring import USER_GROUPS
@@ -32,7 +35,7 @@ from regard.config import BrandConfig
 from regard.console.charts import Chart, Series, bar_chart, stacked_bar_chart
 from regard.decisions.policy_options import Cap
 from regard.errors import InvalidInput
-from regard.measurement import invest_repository
+from regard.measurement import invest_repository, values_repository
 from regard.measurement.invest import (
     Cell,
     InvestmentProblem,
@@ -41,6 +44,9 @@ from regard.measurement.invest import (
     Tranche,
     recommend,
 )
+from regard.measurement.touchpoint_values import DEFAULT_SEGMENT
+from regard.measurement.values_repository import ALL_CHANNELS
+from regard.touchpoints.options import TouchpointDefinition
 
 __all__ = [
     "AXES",
@@ -50,10 +56,14 @@ __all__ = [
     "build_problem",
     "comparison",
     "investment_charts",
+    "learned_cell_values",
     "recommend_investment",
 ]
 
 Axis = Literal["commitment", "lifecycle", "rfm"]
+# Where a cell's value per contact came from: given by the caller, learned from the holdouts
+# (``regard measure values``), or the configured touchpoint values.
+ValueSource = Literal["configured", "learned", "measured"]
 AXES: tuple[Axis, ...] = ("commitment", "lifecycle", "rfm")
 
 
@@ -61,17 +71,25 @@ AXES: tuple[Axis, ...] = ("commitment", "lifecycle", "rfm")
 class InvestmentPlan:
     """A recommendation for one axis and period, with what it was built from.
 
-    ``values_source`` is "measured" when the values per contact came from measured lift, else
-    "configured"; ``notes`` are sentences about what was left out and why; ``comparison`` says
-    which segment returns most per unit spent against which returns least.
+    ``values_source`` is "measured" when the caller gave values per contact, "learned" when
+    some cells' values rest on the learned touchpoint values (``regard measure values``), else
+    "configured"; ``sources`` says which, cell by cell; ``notes`` are sentences about what was
+    left out and why; ``comparison`` says which segment returns most per unit spent against
+    which returns least.
     """
 
     by: Axis
     period: timedelta
     recommendation: Recommendation
-    values_source: Literal["configured", "measured"]
+    values_source: ValueSource
     comparison: str
     notes: tuple[str, ...]
+    # Where each (segment, channel) cell's value per contact came from.
+    sources: Mapping[tuple[str, str], ValueSource] = field(default_factory=dict)
+
+    def source(self, segment: str, channel: str) -> ValueSource:
+        """Where the cell's value per contact came from (configured when not recorded)."""
+        return self.sources.get((segment, channel), "configured")
 
     def label(self, segment: str) -> str:
         return segment_label(segment)
@@ -93,18 +111,30 @@ def recommend_investment(
     """How to spend ``budget`` (for ``[measurement.invest] period``) on the segments of ``by``.
 
     ``values`` maps (segment, channel) to a measured incremental value per contact; the cells
-    it names replace the configured values. Raises ``InvalidInput`` for a budget of 0 or less
+    it names replace the configured values. Without it, the learned touchpoint values stored
+    by ``regard measure values`` replace the configured ones where they have a measurement
+    behind them (``learned_cell_values``). Raises ``InvalidInput`` for a budget of 0 or less
     and when no segment can be reached. Reads only.
     """
+    given: Literal["measured", "learned"] = "measured"
+    if values is None:
+        values, given = learned_cell_values(session, brand=brand, by=by), "learned"
     problem, notes = build_problem(session, brand=brand, budget=budget, by=by, values=values)
     recommendation = recommend(problem)
+    sources: dict[tuple[str, str], ValueSource] = {
+        (cell.segment, cell.channel): given
+        if (cell.segment, cell.channel) in values
+        else "configured"
+        for cell in problem.cells
+    }
     return InvestmentPlan(
         by=by,
         period=brand.measurement.invest.period,
         recommendation=recommendation,
-        values_source="measured" if values else "configured",
+        values_source=given if any(s != "configured" for s in sources.values()) else "configured",
         comparison=comparison(recommendation, by=by),
         notes=notes,
+        sources=sources,
     )
 
 
@@ -260,15 +290,15 @@ def _who(segment: str, by: Axis) -> str:
     return f"{name} (RFM)"
 
 
-def _configured_value(
-    brand: BrandConfig, *, segment: str, channel: str, engagement: float
-) -> float | None:
-    """The mean value of the planned touchpoints offering ``channel`` for ``segment``, times the
-    channel's engagement chance; None when no such touchpoint exists."""
+def _planned_touchpoints(
+    brand: BrandConfig, *, segment: str, channel: str
+) -> list[TouchpointDefinition]:
+    """The touchpoints of the planned importances that offer ``channel`` and may go to
+    ``segment`` (they name no segment of its axis, or name it)."""
     options = brand.measurement.invest
     importances = {t.key: t.importance for t in brand.topics}
-    found = [
-        touchpoint.value_for({segment})
+    return [
+        touchpoint
         for touchpoint in brand.touchpoints
         if importances.get(touchpoint.topic) in options.importances
         and any(content.channel == channel for content in touchpoint.channels)
@@ -278,9 +308,58 @@ def _configured_value(
             or not any(s.startswith(segment.partition(":")[0] + ":") for s in touchpoint.segments)
         )
     ]
+
+
+def _configured_value(
+    brand: BrandConfig, *, segment: str, channel: str, engagement: float
+) -> float | None:
+    """The mean value of the planned touchpoints offering ``channel`` for ``segment``, times the
+    channel's engagement chance; None when no such touchpoint exists."""
+    found = [
+        touchpoint.value_for({segment})
+        for touchpoint in _planned_touchpoints(brand, segment=segment, channel=channel)
+    ]
     if not found:
         return None
     return sum(found) / len(found) * engagement
+
+
+def learned_cell_values(
+    session: Session, *, brand: BrandConfig, by: Axis
+) -> dict[tuple[str, str], float]:
+    """Per (segment, channel) where measurement taught something: the value per contact as
+    ``_configured_value`` reckons it, with each touchpoint's learned value (``regard measure
+    values``) in place of its configured one. A touchpoint's value for a segment it does not
+    list is its ``default``: learned on that channel when measured there, else over every
+    channel. Cells where no touchpoint's value has a measurement behind it are left out."""
+    stored = values_repository.touchpoint_values(session).filter(pl.col("weight") > 0)
+    if stored.is_empty():
+        return {}
+    learned = {
+        (row["touchpoint"], row["segment"], row["channel"]): float(row["learned"])
+        for row in stored.iter_rows(named=True)
+    }
+    options = brand.measurement.invest
+    planned = options.channels if options.channels is not None else brand.channels
+    found: dict[tuple[str, str], float] = {}
+    for segment in invest_repository.segment_sizes(session, prefix=f"{by}:"):
+        for channel in (c for c in planned if c in brand.channels and c != "voice"):
+            economics = brand.policy.channels.get(channel)
+            if economics is None:
+                continue
+            values: list[float] = []
+            measured = False
+            for touchpoint in _planned_touchpoints(brand, segment=segment, channel=channel):
+                key = segment if segment in touchpoint.value else DEFAULT_SEGMENT
+                keys = [(touchpoint.name, key, ALL_CHANNELS)]
+                if key == DEFAULT_SEGMENT:
+                    keys.insert(0, (touchpoint.name, key, channel))
+                value = next((learned[k] for k in keys if k in learned), None)
+                measured = measured or value is not None
+                values.append(value if value is not None else touchpoint.value[key])
+            if measured:
+                found[segment, channel] = sum(values) / len(values) * economics.engagement
+    return found
 
 
 def _contacts_per_period(
