@@ -123,13 +123,16 @@ def print_health(found: RelationshipHealth) -> None:
             "-" if row["share"] is None else f"{row['share']:.1%}",
         )
     console.print(fatigue)
-    console.print(
-        _matrix_table(
-            found.commitment_transitions,
-            ("from_group", "to_group"),
-            title="Commitment movement: previous survey (rows) to latest (columns)",
+    if found.commitment_transitions["customers"].sum():
+        console.print(
+            _matrix_table(
+                found.commitment_transitions,
+                ("from_group", "to_group"),
+                title="Commitment movement: previous survey (rows) to latest (columns)",
+            )
         )
-    )
+    else:
+        console.print("Commitment movement: no customer has answered two surveys yet.")
     console.print(
         _matrix_table(
             found.lifecycle_transitions,
