@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from regard.config import BrandConfig
 from regard.decisions.inputs import due_candidates, read_inputs
+from regard.decisions.models import Decision
+from regard.decisions.service import run_engine
 from regard.measurement import values_repository
 from regard.measurement.options import (
     BgNbdParameters,
@@ -22,6 +24,7 @@ from regard.measurement.options import (
 from regard.segments.models import SegmentMembership
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
+from tests.decisions.support import NOW as SHOP_NOW
 from tests.segments.support import add_customer
 from tests.touchpoints.support import CATALOGUE, brand_with_touchpoints
 
@@ -134,3 +137,32 @@ def test_a_learned_value_is_blended_with_the_configured_value_of_now(store: Stor
     brand = brand_with_touchpoints([raised, *CATALOGUE[1:]])
     again = _values(store, brand, ids)
     assert again["value"][1] == pytest.approx(0.75 * 9.0 + 0.25 * 7.0)
+
+
+def test_a_sent_decision_shows_the_value_the_engine_used(
+    store: Store, shop: dict[str, int]
+) -> None:
+    """ana's order-ready text is worth 3.0 x her factor: 400 over a mean of 250, 1.6."""
+    store.brand = store.brand.model_copy(update={"measurement": _brand(clv=True).measurement})
+    with unit_of_work(store) as session:
+        values_repository.replace_customer_values(
+            session,
+            pl.DataFrame(
+                {
+                    "customer_id": [shop["ana"], shop["ben"]],
+                    "expected_value": [400.0, 100.0],
+                    "probability_alive": [1.0, 0.5],
+                }
+            ),
+            scored_at=SHOP_NOW,
+        )
+    run_engine(store, now=SHOP_NOW)
+    with unit_of_work(store) as session:
+        sent = session.scalars(
+            select(Decision).where(Decision.customer_id == shop["ana"], Decision.outcome == "sent")
+        ).one()
+        channel, params, value = sent.channel, sent.params, sent.value
+    assert channel is not None
+    engagement = store.brand.policy.channels[channel].engagement  # type: ignore[index]
+    assert value == pytest.approx(3.0 * 1.6 * engagement)
+    assert params["value"] == pytest.approx(round(3.0 * 1.6 * engagement, 4))
