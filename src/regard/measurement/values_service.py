@@ -85,8 +85,9 @@ def refresh_values(
     """Value every customer and learn every touchpoint's value from the store at ``as_of``, and
     store both in place of the previous ones. ``prior_customers`` is how many measured
     customers' worth of evidence a configured value counts as (``touchpoint_values``)."""
+    # Everything is read and computed before anything is written: the writes come last, close
+    # to the commit.
     scored = _customer_values(session, brand=brand, as_of=as_of)
-    values_repository.replace_customer_values(session, scored, scored_at=as_of)
     table = pl.concat(
         [
             _over_all_channels(
@@ -95,6 +96,7 @@ def refresh_values(
             channel_values(session, brand=brand, now=as_of, prior_customers=prior_customers),
         ]
     )
+    values_repository.replace_customer_values(session, scored, scored_at=as_of)
     values_repository.replace_touchpoint_values(session, table, measured_at=as_of)
     session.flush()
     moved = (pl.col("learned") - pl.col("configured")).abs() > REPLACED_SHARE * pl.col(
