@@ -65,6 +65,9 @@ def _register() -> None:
     from regard.simulation.commands import simulate
 
     app.command(name="simulate")(simulate)
+    from regard.measurement.report_commands import report
+
+    app.command(name="report")(report)
     app.command(name="invest")(invest_commands.invest)
     app.add_typer(clv_commands.app, name="clv", help="Customer lifetime value: fit, show.")
     from regard.measurement import values_commands

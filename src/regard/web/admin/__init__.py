@@ -19,12 +19,13 @@ def install(app: FastAPI, *, secure_cookies: bool) -> None:
     from regard.web.admin.deliveries import router as deliveries
     from regard.web.admin.overview import router as overview
     from regard.web.admin.pages import router
+    from regard.web.admin.report import router as report
     from regard.web.admin.segments import router as segments
     from regard.web.admin.touchpoints import router as touchpoints
 
     app.state.secure_cookies = secure_cookies
     app.include_router(router)
-    for pages in (overview, customers, segments, touchpoints, campaigns, deliveries):
+    for pages in (overview, customers, segments, touchpoints, campaigns, deliveries, report):
         app.include_router(pages)
     app.add_exception_handler(LoginRequired, redirect_to_login)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeaders, hsts=secure_cookies, exempt=(app.docs_url or "/api/docs",))
