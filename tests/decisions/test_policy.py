@@ -770,3 +770,31 @@ def test_frames_lacking_a_column_are_refused() -> None:
             policy=ContactPolicy(),
             now=NOW,
         )
+
+
+@pytest.mark.parametrize("importance", ["urgent", None])
+def test_a_candidate_of_unknown_importance_is_refused(importance: str | None) -> None:
+    from regard.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=f"unknown importance {importance!r}"):
+        run([candidate(1, "orders"), candidate(2, "orders", importance=importance)])
+
+
+def test_categorical_frames_decide_as_strings_do() -> None:
+    given = [
+        candidate(1, "orders"),
+        candidate(2, "offers", value=2.0),
+        candidate(3, "raffle", importance="promotional"),
+    ]
+    entries = [consent("offers", "email"), consent("offers", "sms", "opted-out")]
+    pairs = [(t, c) for t in ("offers", "orders", "raffle") for c in ("email", "sms")]
+    given_frames = frames(given, pairs=pairs, customers=[customer()], consents=entries)
+    as_strings = apply_policy(**given_frames, policy=ContactPolicy(), now=NOW)
+    given_frames["candidates"] = given_frames["candidates"].with_columns(
+        pl.col("touchpoint", "topic", "importance").cast(pl.Categorical)
+    )
+    as_codes = apply_policy(**given_frames, policy=ContactPolicy(), now=NOW)
+    assert sends(as_codes) == sends(as_strings)
+    assert stops(as_codes) == stops(as_strings)
+    assert verdicts(as_codes) == verdicts(as_strings)
+    assert verdicts(as_codes) == [(3, "dropped", "no-lawful-basis", None)]

@@ -82,9 +82,11 @@ from regard.decisions.policy_frames import (
     first,
     index,
     instants,
+    known_codes,
     lookup,
     require,
     sorted_by,
+    take,
 )
 from regard.decisions.policy_history import (
     Facts,
@@ -229,9 +231,13 @@ def apply_policy(
     customer = np.where(known, position, 0).astype(np.int32)
     del position
     importance = codes(candidates["importance"], IMPORTANCE_ORDER, "importance").astype(np.int8)
-    topic_code, topic_texts = dictionary(candidates["topic"])
-    catalogue = {name: i for i, name in enumerate(topic_keys)}
-    topic = np.array([catalogue.get(t, -1) for t in topic_texts] + [-1], np.int32)[topic_code]
+    in_catalogue = known_codes(candidates["topic"], topic_keys)
+    if in_catalogue is not None:  # the usual case: a topic's code is its place in the catalogue
+        topic = topic_code = in_catalogue
+    else:
+        topic_code, topic_texts = dictionary(candidates["topic"])
+        catalogue = {name: i for i, name in enumerate(topic_keys)}
+        topic = np.array([catalogue.get(t, -1) for t in topic_texts] + [-1], np.int32)[topic_code]
     topic_basis = codes(topics["basis"], BASES, "legal basis")
     basis_of = np.append(topic_basis, -1).astype(np.int8)  # -1 (unknown topic): the last slot
     basis = basis_of[topic] if topic_basis.size else np.full(m, -1, dtype=np.int8)
@@ -449,7 +455,7 @@ def options_of(
         {
             "customer_id": customer_ids[row],
             "candidate_id": candidate_ids[row],
-            "channel": pl.Series(CHANNEL_ORDER, dtype=pl.Enum(CHANNEL_ORDER)).gather(channel),
+            "channel": take(pl.Series(CHANNEL_ORDER, dtype=pl.Enum(CHANNEL_ORDER)), channel),
             "send_at": pl.Series(send_at).cast(pl.Datetime("us", "UTC")),
             "value": run.value[row] * engagement[channel],
             "cost": cost[channel],
@@ -457,19 +463,15 @@ def options_of(
             "promotional": importance == PROMOTIONAL,
             "exempt": importance <= SERVICE,
             "digest": digest_names(digest),
-            "topic": pl.Series(run.topic_keys, dtype=pl.Enum(run.topic_keys)).gather(
-                run.topic[row]
-            ),
-            "touchpoint": pl.Series(names, dtype=pl.Enum(names)).gather(touchpoint[row]),
+            "topic": take(pl.Series(run.topic_keys, dtype=pl.Enum(run.topic_keys)), run.topic[row]),
+            "touchpoint": take(pl.Series(names, dtype=pl.Enum(names)), touchpoint[row]),
         }
     )
 
 
 def digest_names(digest: Array) -> pl.Series:
     periods = FREQUENCIES[1:]
-    index_ = pl.Series(digest.astype(np.int64) - 1)
-    index_ = index_.to_frame("i").select(pl.when(pl.col("i") >= 0).then(pl.col("i")))["i"]
-    return pl.Series(periods, dtype=pl.Enum(periods)).gather(index_)
+    return take(pl.Series([None, *periods], dtype=pl.Enum(periods)), digest)  # 0: none
 
 
 __all__ = ["POSTAL", "REQUIRED", "PolicyResult", "apply_policy"]

@@ -28,6 +28,7 @@ from regard.decisions.policy_frames import (
     US,
     Array,
     groups,
+    take,
 )
 from regard.decisions.policy_history import Facts, Room
 from regard.decisions.policy_options import CHANNEL_ORDER, IMPORTANCE_ORDER, ContactPolicy
@@ -39,6 +40,7 @@ ISO = "%Y-%m-%dT%H:%M:%S+00:00"
 DAY_FORMAT = "%Y-%m-%d"
 REASON_NAMES = pl.Series([""] + [r.value for r in CODES])
 CHANNEL_NAMES = pl.Series([*CHANNEL_ORDER, None], dtype=pl.String)
+OUTCOMES = pl.Series(["dropped", "held"])
 # The facts each reason's params carry beyond topic and channel.
 DETAILS: dict[Reason, tuple[str, ...]] = {
     Reason.PAST_DEADLINE: ("deadline", "held_for"),
@@ -114,8 +116,8 @@ class Explanation:
         frame = pl.DataFrame(
             {
                 "candidate_id": self.candidate_ids[row],
-                "channel": CHANNEL_NAMES.gather(channel),
-                "reason": REASON_NAMES.gather(code),
+                "channel": take(CHANNEL_NAMES, channel),
+                "reason": take(REASON_NAMES, code),
             }
         )
         params = self._params(row, channel, code, retry=retry, held_for=None)
@@ -128,25 +130,40 @@ class Explanation:
         stopped = self.stopped[:, rows]
         offered = stopped != NOT_OFFERED
         channel_drop = offered & (stopped != 0) & ~HELD_CODES[stopped]
-        all_dropped = offered.any(axis=0) & (channel_drop | ~offered).all(axis=0)
-        # The strongest channel drop: the lowest code (rules are numbered in order).
-        ranked = np.where(channel_drop, stopped, 254)
-        drop_channel = ranked.argmin(axis=0)
-        drop_code = ranked.min(axis=0)
-        del ranked, channel_drop
+        any_offered = offered[0].copy()
+        every_dropped = channel_drop[0] | ~offered[0]
+        for h in range(1, H):
+            any_offered |= offered[h]
+            every_dropped &= channel_drop[h] | ~offered[h]
+        all_dropped = any_offered & every_dropped
+        del any_offered, every_dropped
+        # The strongest channel drop: the lowest code (rules are numbered in order), first
+        # channel on ties; one channel at a time, as rows of (H, rows) reduce slowly down axis 0.
+        drop_code = np.full(rows.size, 254, dtype=np.uint8)
+        drop_channel = np.zeros(rows.size, dtype=np.int8)
+        for h in range(H):
+            lower = channel_drop[h] & (stopped[h] < drop_code)
+            np.putmask(drop_code, lower, stopped[h])
+            np.putmask(drop_channel, lower, h)
+        del channel_drop
         # A channel-wide hold (a channel cap): the earliest channel to open.
         channel_held = offered & (stopped != 0) & HELD_CODES[stopped]
-        opens = np.full(stopped.shape, NEVER, dtype=np.int64)
+        held_at = np.full(rows.size, NEVER, dtype=np.int64)
+        held_channel = np.zeros(rows.size, dtype=np.int8)
         if channel_held.any():
             who = run.customer[rows]
             for h in range(H):
+                if not channel_held[h].any():
+                    continue
+                opens = np.full(rows.size, NEVER, dtype=np.int64)
                 number = self.facts.channel_cap[h, who]
                 for i, room in enumerate(self.rooms):
                     hit = channel_held[h] & (number == i)
-                    opens[h, hit] = room.opens[who[hit]]
-        held_channel = opens.argmin(axis=0)
-        held_at = opens.min(axis=0)
-        del opens, channel_held, stopped, offered
+                    opens[hit] = room.opens[who[hit]]
+                earlier = opens < held_at
+                np.putmask(held_at, earlier, opens)
+                np.putmask(held_channel, earlier, h)
+        del channel_held, stopped, offered
 
         own_drop = (own != 0) & ~HELD_CODES[own]
         code = np.where(
@@ -175,8 +192,8 @@ class Explanation:
         frame = pl.DataFrame(
             {
                 "candidate_id": self.candidate_ids[rows],
-                "outcome": pl.Series(["dropped", "held"]).gather(held.astype(np.int8)),
-                "reason": REASON_NAMES.gather(code),
+                "outcome": take(OUTCOMES, held),
+                "reason": take(REASON_NAMES, code),
                 "retry_at": _moments(retry),
             }
         )
@@ -214,7 +231,7 @@ class Explanation:
         del order
         if not pieces:
             return pl.Series("params", [], dtype=pl.String)
-        return pl.concat(pieces).gather(slot).alias("params")
+        return take(pl.concat(pieces), slot).alias("params")
 
     def _fact(
         self,

@@ -86,8 +86,24 @@ def dictionary(series: pl.Series) -> tuple[Array, tuple[str, ...]]:
     return lookup[codes], names
 
 
+def known_codes(series: pl.Series, names: tuple[str, ...]) -> Array | None:
+    """Positions in ``names`` (int32; null: -1) when every value is among them, else None.
+    One cast to an Enum of ``names``, whose physical codes are the positions."""
+    if not names or series.dtype == pl.Null or len(set(names)) != len(names):
+        return None
+    try:
+        physical = series.cast(pl.Enum(names)).to_physical()
+    except pl.exceptions.InvalidOperationError:
+        return None
+    values: Array = physical.cast(pl.Int32).fill_null(-1).to_numpy()
+    return values
+
+
 def codes(series: pl.Series, names: tuple[str, ...], what: str, *, strict: bool = True) -> Array:
     """Positions in ``names`` (int32); unknown values are an error, or -1 when not ``strict``."""
+    fast = known_codes(series, names)
+    if fast is not None and not (strict and bool((fast < 0).any())):
+        return fast
     index, present = dictionary(series)
     mapping = {name: i for i, name in enumerate(names)}
     lookup = np.array([mapping.get(name, -1) for name in present] + [-1], dtype=np.int32)
@@ -176,6 +192,16 @@ def dense_groups(key: Array, span: int) -> tuple[Array, Array]:
     return first, group.ravel()
 
 
+INDEX = np.uint32 if pl.get_index_type() == pl.UInt32 else np.uint64
+
+
+def take(source: pl.Series, index: Array) -> pl.Series:
+    """``source`` at each of ``index`` (non-negative ints). The index is handed over in
+    Polars' own index type and ``source`` as one chunk: a gather of millions of rows is then
+    a plain copy of values (or of 16-byte string views)."""
+    return source.rechunk().gather(pl.Series(index.astype(INDEX, copy=False)))
+
+
 def bits(mask: Array) -> Array:
     small = mask.astype(np.uint8)
     return np.stack([(small & np.uint8(1 << h)) != 0 for h in range(H)])
@@ -202,6 +228,8 @@ def sorted_by(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     if frame.height < 2:
         return frame
     keys = [frame[c].cast(pl.Int64).to_numpy() for c in columns]
+    if all(bool((key[1:] >= key[:-1]).all()) for key in keys):
+        return frame  # every column ascends on its own: so do they together
     ok = np.ones(frame.height - 1, dtype=bool)
     tied = np.ones(frame.height - 1, dtype=bool)
     for key in keys:
@@ -216,4 +244,4 @@ def first(column: Array, where: Array, why: Reason) -> None:
         if not where:
             return
         where = np.ones(column.size, dtype=bool)
-    column[where & (column == 0)] = CODE[why]
+    np.putmask(column, where & (column == 0), CODE[why])
