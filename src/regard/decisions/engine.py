@@ -22,11 +22,15 @@ person reads is written from them when shown (``reasons.sentence``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from regard.decisions.inputs import EngineInputs
@@ -35,6 +39,8 @@ from regard.decisions.policy import PolicyResult, apply_policy
 from regard.decisions.policy_options import ContactPolicy
 from regard.decisions.reasons import Reason
 from regard.measurement.holdouts import NEVER_HELD_OUT, ControlGroups, in_control_group
+
+Array = npt.NDArray[Any]
 
 CHOSEN = "chosen"
 # An outvalued candidate is looked at again in the next run, not before this.
@@ -91,74 +97,168 @@ def decide(
     started = time.perf_counter()
     inputs, held_out = _hold_out(inputs, control=control)
     result = apply_policy(**inputs.frames(), policy=policy, now=now)
+    verdicts = result.verdicts  # the policy's own account of what did not pass: its time
     checked = time.perf_counter()
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
     planned = time.perf_counter()
-    candidates = inputs.candidates.select("candidate_id", "customer_id", "touchpoint")
-    chosen = plan.chosen if plan is not None else result.options.head(0)
-    sent = chosen.select(
-        "candidate_id",
-        pl.col("channel").cast(pl.String),
-        "send_at",
-        "value",
-        pl.lit("sent").alias("outcome"),
-        pl.lit(CHOSEN).alias("reason"),
-        pl.concat_str(
-            pl.lit('{"channel": "'),
-            pl.col("channel").cast(pl.String),
-            pl.lit('", "topic": "'),
-            pl.col("topic"),
-            pl.lit('", "value": '),
-            pl.col("value").round(4).cast(pl.String),
-            pl.lit("}"),
-        ).alias("params"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
-        (pl.col("digest") if "digest" in chosen.columns else pl.lit(None))
-        .cast(pl.String)
-        .alias("digest"),
-    )
-    outvalued = (
-        result.options.group_by("candidate_id")
-        .agg(pl.col("topic").first())
-        .join(sent.select("candidate_id"), on="candidate_id", how="anti")
-        .select(
-            "candidate_id",
-            pl.lit(None, dtype=pl.String).alias("channel"),
-            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
-            pl.lit(None, dtype=pl.Float64).alias("value"),
-            pl.lit("held").alias("outcome"),
-            pl.lit(Reason.OUTVALUED.value).alias("reason"),
-            pl.concat_str(pl.lit('{"topic": "'), pl.col("topic"), pl.lit('"}')).alias("params"),
-            pl.lit(now + RETRY_OUTVALUED, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
-            pl.lit(None, dtype=pl.String).alias("digest"),
-        )
-    )
-    verdicts = result.verdicts.select(
-        "candidate_id",
-        pl.lit(None, dtype=pl.String).alias("channel"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
-        pl.lit(None, dtype=pl.Float64).alias("value"),
-        pl.col("outcome").cast(pl.String),
-        pl.col("reason").cast(pl.String),
-        pl.col("params").cast(pl.String),
-        pl.col("retry_at").cast(pl.Datetime("us", "UTC")),
-        pl.lit(None, dtype=pl.String).alias("digest"),
-    )
-    decided = pl.concat([sent, outvalued, verdicts], how="vertical_relaxed")
-    decisions = pl.concat(
-        [
-            candidates.join(decided, on="candidate_id", how="inner").select(list(DECISION_SCHEMA)),
-            held_out.select(list(DECISION_SCHEMA)),
-        ],
-        how="vertical_relaxed",
-    )
+    decisions = _decisions(inputs.candidates, result.options, verdicts, plan, now=now)
+    if held_out.height:
+        decisions = pl.concat([decisions, held_out], how="vertical_relaxed")
     return EngineResult(
-        decisions=decisions.match_to_schema(DECISION_SCHEMA),
+        decisions=decisions,
         policy=result,
         plan=plan,
         policy_seconds=checked - started,
         optimiser_seconds=planned - checked,
     )
+
+
+def _decisions(
+    candidates: pl.DataFrame,
+    options: pl.DataFrame,
+    verdicts: pl.DataFrame,
+    plan: Plan | None,
+    *,
+    now: datetime,
+) -> pl.DataFrame:
+    """One decision per candidate, in the candidates' order (``DECISION_SCHEMA``).
+
+    Every candidate either has options (then the plan sent one of them, or it was outvalued) or a
+    verdict of the policy. The decided facts are stacked once, verdicts then sends then one row
+    per topic for the outvalued, and each candidate gathers its row by position: no join, and a
+    string column gathered from a few distinct texts shares them.
+    """
+    ids = candidates["candidate_id"].cast(pl.Int64).to_numpy()
+    place = _Places(ids)
+    chosen = plan.chosen if plan is not None else options.head(0)
+    topics, topic_code = _topics(options)
+    verdict_count, sent_count = verdicts.height, chosen.height
+    row = np.full(ids.size, -1, dtype=np.int64)
+    # Candidates with options start outvalued (the row of their topic) ...
+    option_ids = options["candidate_id"].cast(pl.Int64).to_numpy()
+    row[place.of(option_ids)] = verdict_count + sent_count + topic_code
+    # ... unless the plan sent one of their options.
+    row[place.of(chosen["candidate_id"].cast(pl.Int64).to_numpy())] = np.arange(
+        verdict_count, verdict_count + sent_count
+    )
+    row[place.of(verdicts["candidate_id"].cast(pl.Int64).to_numpy())] = np.arange(verdict_count)
+    stacked = pl.concat(
+        [
+            _verdict_rows(verdicts),
+            _sent_rows(chosen),
+            _outvalued_rows(topics, now=now),
+        ],
+        how="vertical",
+        rechunk=True,
+    )
+    decided = row >= 0
+    if not decided.all():  # not expected: a candidate the policy neither passed nor stopped
+        candidates, row = candidates.filter(pl.Series(decided)), row[decided]
+    return (
+        candidates.select("candidate_id", "customer_id", "touchpoint")
+        .cast({"candidate_id": pl.Int64, "customer_id": pl.Int64, "touchpoint": pl.String})
+        .hstack(stacked.gather(row))
+        .select(list(DECISION_SCHEMA))
+    )
+
+
+class _Places:
+    """Where candidate ids sit among the candidates.
+
+    Ids from the store are dense, so a table indexed by id (a few bytes per id in their span)
+    finds each in one step; sparse ids go through a binary search over them sorted."""
+
+    def __init__(self, ids: Array) -> None:
+        self.low = int(ids.min()) if ids.size else 0
+        span = int(ids.max()) - self.low + 1 if ids.size else 0
+        self.table: Array | None = None
+        self.order: Array | None = None
+        if span <= 4 * ids.size + 1024:
+            self.table = np.full(span, -1, dtype=np.int64 if ids.size >= 1 << 31 else np.int32)
+            self.table[ids - self.low] = np.arange(ids.size)
+        else:
+            if ids.size > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+                self.order = np.argsort(ids, kind="stable")
+                ids = ids[self.order]
+        self.ids = ids
+
+    def of(self, wanted: Array) -> Array:
+        found: Array
+        if self.table is not None:
+            found = self.table[wanted - self.low]
+            return found
+        found = np.searchsorted(self.ids, wanted)
+        return found if self.order is None else self.order[found]
+
+
+def _topics(options: pl.DataFrame) -> tuple[list[str], Array]:
+    """The topics of the options and each option's topic as a number."""
+    topic = options["topic"]
+    if not isinstance(topic.dtype, pl.Enum):
+        topic = topic.cast(pl.String)
+        topic = topic.cast(pl.Enum(topic.unique().sort().drop_nulls().to_list()))
+    names = topic.dtype.categories.to_list() if isinstance(topic.dtype, pl.Enum) else []
+    return names, topic.to_physical().cast(pl.Int64).to_numpy()
+
+
+_NULLS = {
+    "channel": pl.String(),
+    "send_at": pl.Datetime("us", "UTC"),
+    "value": pl.Float64(),
+    "digest": pl.String(),
+}
+_STACKED = [c for c in DECISION_SCHEMA if c not in ("candidate_id", "customer_id", "touchpoint")]
+
+
+def _verdict_rows(verdicts: pl.DataFrame) -> pl.DataFrame:
+    return verdicts.select(
+        *(pl.lit(None, dtype=dtype).alias(name) for name, dtype in _NULLS.items()),
+        pl.col("outcome").cast(pl.String),
+        pl.col("reason").cast(pl.String),
+        pl.col("params").cast(pl.String),
+        pl.col("retry_at").cast(pl.Datetime("us", "UTC")),
+    ).select(_STACKED)
+
+
+def _sent_rows(chosen: pl.DataFrame) -> pl.DataFrame:
+    channel = pl.col("channel").cast(pl.String)
+    return chosen.select(
+        channel.alias("channel"),
+        pl.col("send_at").cast(pl.Datetime("us", "UTC")),
+        pl.col("value").cast(pl.Float64),
+        (pl.col("digest") if "digest" in chosen.columns else pl.lit(None))
+        .cast(pl.String)
+        .alias("digest"),
+        pl.lit("sent").alias("outcome"),
+        pl.lit(CHOSEN).alias("reason"),
+        pl.concat_str(
+            pl.lit('{"channel": "'),
+            channel,
+            pl.lit('", "topic": "'),
+            pl.col("topic").cast(pl.String),
+            pl.lit('", "value": '),
+            pl.col("value").round(4).cast(pl.String),
+            pl.lit("}"),
+        ).alias("params"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
+    ).select(_STACKED)
+
+
+def _outvalued_rows(topics: list[str], *, now: datetime) -> pl.DataFrame:
+    """One row per topic: held, to be looked at again in the next run."""
+    return pl.DataFrame(
+        {
+            **{
+                name: pl.Series([None] * len(topics), dtype=dtype) for name, dtype in _NULLS.items()
+            },
+            "outcome": ["held"] * len(topics),
+            "reason": [Reason.OUTVALUED.value] * len(topics),
+            "params": [json.dumps({"topic": topic}) for topic in topics],
+            "retry_at": pl.Series(
+                [now + RETRY_OUTVALUED] * len(topics), dtype=pl.Datetime("us", "UTC")
+            ),
+        }
+    ).select(_STACKED)
 
 
 def _hold_out(
