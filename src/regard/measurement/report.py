@@ -287,6 +287,7 @@ def _lift_section(rows: tuple[LiftRow, ...], *, brand: BrandConfig) -> ReportSec
         )
     measured = [r for r in rows if r.conversion.difference is not None]
     above = [r.touchpoint for r in measured if (r.conversion.low or 0.0) > 0]
+    richer = [r.touchpoint for r in rows if (r.revenue.low or 0.0) > 0]
     lines = [
         f"{len(measured)} of {len(rows)} touchpoints have enough data for an interval (at "
         f"least {options.min_per_arm} customers in each arm and a conversion; "
@@ -299,6 +300,10 @@ def _lift_section(rows: tuple[LiftRow, ...], *, brand: BrandConfig) -> ReportSec
         )
     elif measured:
         lines.append("No touchpoint's conversion interval lies wholly above zero yet.")
+    if richer:
+        lines.append(
+            "Revenue per customer above zero across the whole interval: " + ", ".join(richer) + "."
+        )
     charts = (
         interval_chart(
             [_interval(r.touchpoint, r.conversion) for r in rows],

@@ -96,7 +96,7 @@ _ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefi
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "chart"
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:60].strip("-") or "chart"
 
 
 def _shown(chart: Chart, png: str | None) -> dict[str, object]:
@@ -145,16 +145,16 @@ def render_html(report: MeasurementReport, *, pngs: dict[int, str] | None = None
 
 def write_report(report: MeasurementReport, out: Path) -> Path:
     """Write ``index.html`` into ``out`` (created if need be), each chart drawn with its PNG as
-    ``<section>-<title>.png`` beside it, and the simulator's summary as ``simulation.json``
+    ``<section>-<n>-<title>.png`` beside it, and the simulator's summary as ``simulation.json``
     when the report has one (the console shows the latest from there). Returns the HTML's
     path."""
     out.mkdir(parents=True, exist_ok=True)
     pngs: dict[int, str] = {}
     for section in report.sections:
-        for chart in section.charts:
+        for number, chart in enumerate(section.charts, start=1):
             if chart.png is None:
                 continue
-            name = f"{section.key}-{_slug(chart.title)}.png"
+            name = f"{section.key}-{number}-{_slug(chart.title)}.png"
             (out / name).write_bytes(chart.png)
             pngs[id(chart)] = name
     if report.simulation is not None:
