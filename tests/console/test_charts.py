@@ -10,14 +10,17 @@ import pytest
 
 from regard.console.charts import (
     Chart,
+    Interval,
     ReferenceLine,
     Series,
     as_count,
     as_percent,
     bar_chart,
     grid_chart,
+    interval_chart,
     line_chart,
     stacked_bar_chart,
+    with_png,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -82,12 +85,26 @@ def journey() -> Chart:
     )
 
 
+def lift() -> Chart:
+    return interval_chart(
+        [
+            Interval("spring_camping", 0.05, 0.01, 0.09),
+            Interval("newsletter", -0.01, -0.04, 0.02),
+            Interval("birthday", None, None, None, "too little data: no conversions yet"),
+        ],
+        title="Conversion lift per touchpoint",
+        x_label="Lift",
+        value_format=as_percent,
+    )
+
+
 CHARTS = {
     "line": complaints,
     "line without reference": growth,
     "bar": outcomes,
     "stacked": mix,
     "grid": journey,
+    "interval": lift,
 }
 
 
@@ -232,3 +249,26 @@ def test_formats() -> None:
         "100%",
     ]
     assert as_count(1234567) == "1,234,567"
+
+
+def test_interval_chart_states_each_estimate_or_why_there_is_none() -> None:
+    chart = lift()
+    assert chart.alt == (
+        "Conversion lift per touchpoint, each estimate with its interval. "
+        "spring_camping: 5% (1% to 9%); newsletter: -1% (-4% to 2%); "
+        "birthday: too little data: no conversions yet."
+    )
+    assert chart.table[0] == ("Name", "Lift", "Low", "High")
+    assert chart.table[3] == ("birthday", "too little data: no conversions yet", "", "")
+    # The reason is written in the picture where the bar would be; zero is drawn.
+    assert "too little data: no conversions yet" in chart.svg
+    assert 'id="conversion-lift-per-touchpoint-no-effect"' in chart.svg
+
+
+def test_png_copies_only_when_asked() -> None:
+    assert lift().png is None
+    with with_png():
+        drawn = lift()
+    assert drawn.png is not None
+    assert drawn.png.startswith(b"\x89PNG")
+    assert drawn.svg == lift().svg
