@@ -202,6 +202,17 @@ def _deliveries(page: Page, site: ConsoleSite, role: str) -> None:
     expect(page.locator('tr[data-state="queued"] td').first).to_have_text(str(queued))
 
 
+def _report(page: Page, site: ConsoleSite, role: str) -> None:
+    expect(heading(page)).to_have_text("Measurement report")
+    expect(page.locator("section.report-section")).to_have_count(5)
+    # Every chart is an image with an accessible name, followed by its sentence.
+    charts = page.locator("section.report-section svg")
+    assert charts.count() >= 4
+    expect(page.locator('section.report-section svg[role="img"]')).to_have_count(charts.count())
+    expect(page.get_by_role("img", name="Commitment movement between surveys")).to_be_visible()
+    expect(page.locator("#report-simulation")).to_contain_text("Not simulated for this report")
+
+
 CHECKS: dict[str, PageCheck] = {
     HOME: _home,
     "/admin/audit": _audit,
@@ -212,6 +223,7 @@ CHECKS: dict[str, PageCheck] = {
     "/admin/touchpoints": _touchpoints,
     "/admin/campaigns": _campaigns,
     "/admin/deliveries": _deliveries,
+    "/admin/report": _report,
 }
 
 
