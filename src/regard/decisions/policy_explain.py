@@ -260,7 +260,7 @@ class Explanation:
         if name == "retry":
             return _seconds(retry)
         if name == "gap":
-            return run.gap[row] if run.gap is not None else np.zeros(row.size, np.int64)
+            return run.gap(row)
         if name == "frequency":
             return facts.frequency[row]
         if name == "overall":
@@ -305,7 +305,7 @@ class Explanation:
         labels: list[str | None] = [r.label for r in self.rooms]
         maxima: list[int | None] = [r.maximum for r in self.rooms]
         windows: list[str | None] = [r.window or None for r in self.rooms]
-        gap = run.gap[row] if run.gap is not None else np.zeros(row.size, dtype=np.int64)
+        gap = run.gap(row)
         frequency_names = pl.Series([None, *FREQUENCIES[1:]])
         frame = pl.DataFrame(
             {

@@ -148,19 +148,21 @@ def hold(
     reason: Array,
     retry: Array,
     facts: Facts,
-    where: Array,
+    rows: Array,
     why: Reason,
     until: Array,
     *,
     when: Array | None = None,
-) -> Array:
-    """Hold candidates not yet stopped until ``until``; returns the rows held."""
-    fresh = np.flatnonzero(where & (reason == 0))
-    reason[fresh] = CODE[why]
-    retry[fresh] = until[fresh]
+) -> tuple[Array, Array]:
+    """Hold those of ``rows`` not yet stopped until ``until`` (aligned with ``rows``), with
+    ``when`` as their fact; returns the rows held and which of ``rows`` they are."""
+    fresh = reason[rows] == 0
+    held = rows[fresh]
+    reason[held] = CODE[why]
+    retry[held] = until[fresh]
     if when is not None:
-        facts.when[fresh] = when[fresh]
-    return fresh
+        facts.when[held] = when[fresh]
+    return held, fresh
 
 
 def held_by_customer_choices(
@@ -173,72 +175,93 @@ def held_by_customer_choices(
     retry: Array,
     facts: Facts,
 ) -> None:
-    """Pause, fatigue, minimum gap, topic frequency and digests: held until a later moment."""
+    """Pause, fatigue, minimum gap, topic frequency and digests: held until a later moment.
+
+    Each rule looks only at the rows it can hold: those of paused customers, those whose
+    (customer, topic) was sent something before, those of customers with a frequency."""
     policy, now = run.policy, run.now
     key = run.key()
     position, found = lookup(
         sent.keys, np.arange(sent.keys.size, dtype=np.int32), key, missing=np.int32(0)
     )
     found &= run.topic >= 0
-    last = np.where(found, sent.last[position] if sent.last.size else LONG_AGO, LONG_AGO)
+    seen = np.flatnonzero(found)  # rows whose (customer, topic) was sent something
+    del found
+    seen_at = position[seen]
+    del position
+    last = sent.last[seen_at]
     marketing = run.marketing
 
     # Pause: until the start of paused_until, local time.
     resume = resume_at(customers, clock)
-    if (resume > now).any():
-        exempt = np.array([i in policy.pause_exempt for i in IMPORTANCE_ORDER])[run.importance]
-        until = resume[run.customer]
-        hold(reason, retry, facts, (until > now) & ~exempt, Reason.PAUSED, until, when=until)
+    paused_customers = resume > now
+    if paused_customers.any():
+        exempt = np.array([i in policy.pause_exempt for i in IMPORTANCE_ORDER])
+        rows = np.flatnonzero(paused_customers[run.customer] & ~exempt[run.importance])
+        until = resume[run.customer[rows]]
+        hold(reason, retry, facts, rows, Reason.PAUSED, until, when=until)
 
     # Fatigue: a run of ignored marketing messages on the topic.
     if policy.fatigue_after is not None and sent.keys.size:
         ends_by_key = sent.last_ignored + us(policy.fatigue_hold)
         tired_key = (sent.ignored >= policy.fatigue_after) & (ends_by_key > now)
-        tired = marketing & found & tired_key[position]
+        tired = marketing[seen] & tired_key[seen_at]
         if tired.any():
-            held = hold(reason, retry, facts, tired, Reason.FATIGUE, ends_by_key[position])
-            facts.count[held] = sent.ignored[position[held]]
-            facts.when[held] = sent.last_ignored[position[held]]
+            at = seen_at[tired]
+            held, fresh = hold(reason, retry, facts, seen[tired], Reason.FATIGUE, ends_by_key[at])
+            facts.count[held] = sent.ignored[at[fresh]]
+            facts.when[held] = sent.last_ignored[at[fresh]]
 
-    # Minimum gap per topic.
-    gap_of_topic = np.full(len(run.topic_keys) + 1, -1, dtype=np.int64)  # -1: no override
+    # Minimum gap per topic: by (topic, marketing), the unknown topic in the last row.
+    gaps = np.zeros((len(run.topic_keys) + 1, 2), dtype=np.int64)
+    gaps[:, 1] = us(policy.min_gap)
     for name, given in policy.min_gap_by_topic.items():
         if name in run.topic_keys:
-            gap_of_topic[run.topic_keys.index(name)] = us(given)
-    gap = np.where(marketing, us(policy.min_gap), 0)
-    if (gap_of_topic >= 0).any():
-        overridden = gap_of_topic[run.topic]  # -1 (unknown topic) reads the last slot
-        gap = np.where(overridden >= 0, overridden, gap)
-    run.gap = gap
-    gap_end = np.where(last == LONG_AGO, LONG_AGO, last + gap)
-    hold(reason, retry, facts, (gap > 0) & (gap_end > now), Reason.MIN_GAP, gap_end, when=last)
+            gaps[run.topic_keys.index(name)] = us(given)
+    run.gaps = gaps
+    gap = run.gap(seen)
+    gap_end = last + gap
+    gapped = (gap > 0) & (gap_end > now)
+    hold(reason, retry, facts, seen[gapped], Reason.MIN_GAP, gap_end[gapped], when=last[gapped])
+    del gap, gap_end, gapped
 
     # The customer's frequency: per topic (else overall) for marketing; one per period, bundled
     # into a digest at the digest hour.
     overall, keys, choice = frequencies_of(frequencies, run.ids, run.topic_keys)
     run.overall = overall
-    topic_choice, has = lookup(keys, choice, key, missing=np.int8(0))
-    topic_choice = np.where(has & (run.topic >= 0), topic_choice, 0).astype(np.int8)
-    effective = np.where(topic_choice > 0, topic_choice, overall[run.customer])
+    effective = overall[run.customer]
+    chooser = np.zeros(run.n, dtype=bool)  # customers with a choice for some topic
+    chooser[keys // run.topic_count] = True
+    rows = np.flatnonzero(chooser[run.customer] & (run.topic >= 0))
+    topic_choice, _has = lookup(keys, choice, key[rows], missing=np.int8(0))
+    own = topic_choice > 0
+    rows, topic_choice = rows[own], topic_choice[own].astype(np.int8)
+    effective[rows] = topic_choice
     digest = marketing & (effective > 0)
     if not digest.any():
         return
-    own = marketing & (topic_choice > 0)
-    period_end = last + PERIOD_US[topic_choice]
-    used = own & (last != LONG_AGO) & (period_end > now)
-    held = hold(reason, retry, facts, used, Reason.FREQUENCY, period_end, when=last)
-    facts.frequency[held] = topic_choice[held]
+    # Their own choice for the topic: one per period after the last send on it.
+    mine = marketing[rows]
+    rows, topic_choice = rows[mine], topic_choice[mine]
+    at = np.searchsorted(seen, rows).clip(0, max(seen.size - 1, 0))
+    before = (seen[at] == rows) if seen.size else np.zeros(rows.size, dtype=bool)
+    last_own = np.where(before, last[at] if seen.size else LONG_AGO, LONG_AGO)
+    period_end = last_own + PERIOD_US[topic_choice]
+    used = (last_own != LONG_AGO) & (period_end > now)
+    held, fresh = hold(
+        reason, retry, facts, rows[used], Reason.FREQUENCY, period_end[used], when=last_own[used]
+    )
+    facts.frequency[held] = topic_choice[used][fresh]
 
     inside, following = digest_moments(policy, clock, now)
     rows = np.flatnonzero(digest)
     slot = np.clip(effective[rows].astype(np.int64) - 1, 0, 2)
     who = run.customer[rows]
     in_slot = inside[slot, who]
-    waiting = np.zeros(run.m, dtype=bool)
-    waiting[rows[~in_slot]] = True
-    until = np.zeros(run.m, dtype=np.int64)
-    until[rows] = following[slot, who]
-    held = hold(reason, retry, facts, waiting, Reason.DIGEST, until)
+    waiting = ~in_slot
+    held, fresh = hold(
+        reason, retry, facts, rows[waiting], Reason.DIGEST, following[slot, who][waiting]
+    )
     facts.frequency[held] = effective[held]
     joined = rows[in_slot]
     facts.digest[joined] = effective[joined]
@@ -391,12 +414,14 @@ def held_by_caps(
             continue
         why = Reason.FREQUENCY if room.label == "frequency" else Reason.CAP
         fresh = np.flatnonzero(hit & (reason == 0))
+        del hit, full
+        customer = who[fresh]
         facts.cap[fresh] = number
-        facts.count[fresh] = room.sent[who[fresh]]
-        hold(reason, retry, facts, hit, why, room.opens[who], when=room.newest[who])
+        facts.count[fresh] = room.sent[customer]
+        hold(reason, retry, facts, fresh, why, room.opens[customer], when=room.newest[customer])
         if why is Reason.FREQUENCY:
             facts.scope_overall[fresh] = True
-            facts.frequency[fresh] = run.overall[who[fresh]] if run.overall is not None else 0
+            facts.frequency[fresh] = run.overall[customer] if run.overall is not None else 0
 
 
 def extra_caps(run: Run, rooms: list[Room], reason: Array, stopped: Array, facts: Facts) -> None:
@@ -459,6 +484,6 @@ def one_voice(run: Run, reason: Array, retry: Array, stopped: Array) -> None:
         winner = np.full(_first.size, run.m, dtype=np.int64)
         np.minimum.at(winner, group[top], rows[top])
         losers = rows[rows != winner[group]]
-    gap = run.gap[losers] if run.gap is not None else 0
+    gap = run.gap(losers)
     reason[losers] = CODE[Reason.ONE_VOICE]
     retry[losers] = run.now + gap

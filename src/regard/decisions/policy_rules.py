@@ -53,7 +53,7 @@ class Run:
     implied_until: Array  # (n,) us: implied consent holds until; NEVER: it does not lapse
     ids: Array  # (n,) customer ids, sorted
     topic_keys: tuple[str, ...]
-    gap: Array | None = None  # (m,) us: the minimum gap of each candidate's topic
+    gaps: Array | None = None  # (topics + 1, 2) us: the minimum gap by (topic, marketing)
     overall: Array | None = None  # (n,) the customer's overall frequency
 
     @property
@@ -67,6 +67,14 @@ class Run:
         state = self.state(channel)
         flagged = ((self.consent >> (3 * channel + 2)) & 1).astype(bool)
         return np.where(state == OPTED_IN, flagged, self.basis == LEGITIMATE_INTEREST)
+
+    def gap(self, rows: Array) -> Array:
+        """The minimum gap (us) of the candidates at ``rows``; 0: none."""
+        if self.gaps is None:
+            return np.zeros(rows.size, dtype=np.int64)
+        topic = self.topic[rows]
+        gap: Array = self.gaps[topic, (self.importance[rows] >= RELATIONSHIP).astype(np.intp)]
+        return gap
 
     def key(self) -> Array:
         """(customer, topic) as one int64 per candidate (negative: unknown topic)."""
