@@ -109,7 +109,8 @@ class Plan:
 class _Layout:
     """Options laid out densely: (channel, customer, candidate slot)."""
 
-    channels: tuple[str, ...]
+    channels: tuple[str, ...]  # those laid out: the channels of some option
+    names: tuple[str, ...]  # every channel the options' dtype names, for the usage
     net: Array  # (H, n, K) value - cost - penalty; -inf where no option or never allowed
     cost: Array | None  # (H, n, K), only when a budget is set
     promotional: Array  # (n, K) bool
@@ -120,6 +121,23 @@ class _Layout:
     interruption: Array  # (n,) float64
     flat: Array  # (rows,) position of each (sorted) row in net.ravel()
     order: Array | None  # row order of options when they had to be sorted
+
+    def subset(self, who: Array) -> _Layout:
+        """The customers ``who`` alone (copied once, for the passes over a sample)."""
+        return _Layout(
+            channels=self.channels,
+            names=self.names,
+            net=self.net[:, who, :],
+            cost=None if self.cost is None else self.cost[:, who, :],
+            promotional=self.promotional[who],
+            exempt=self.exempt[who],
+            cap_total=self.cap_total[who],
+            cap_promotional=self.cap_promotional[who],
+            cap_channel=self.cap_channel[who],
+            interruption=self.interruption[who],
+            flat=self.flat[:0],
+            order=None,
+        )
 
 
 @dataclass
@@ -158,9 +176,7 @@ def optimise(
             budget[h] = max(limit.budget, 0.0)
     search = _Search(layout, capacity, budget, tolerance=tolerance, max_iterations=max_iterations)
     prices, per_cost, choice, _value, bound, passes, sample_passes = search.run()
-    return _plan(
-        options, layout, prices, per_cost, choice, bound, passes, sample_passes, capacity, budget
-    )
+    return _plan(options, layout, prices, per_cost, choice, bound, passes, sample_passes, budgets)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,12 +197,17 @@ def _lay_out(
 
     channel = options["channel"]
     if isinstance(channel.dtype, pl.Enum):
-        channels = tuple(channel.dtype.categories.to_list())
+        names = tuple(channel.dtype.categories.to_list())
     else:
-        channels = tuple(sorted(channel.cast(pl.String).unique().to_list()))
-        channel = channel.cast(pl.String).cast(pl.Enum(channels))
-    h_count = len(channels)
+        names = tuple(sorted(channel.cast(pl.String).unique().to_list()))
+        channel = channel.cast(pl.String).cast(pl.Enum(names))
     code = channel.to_physical().to_numpy()
+    # Only the channels some option uses are laid out (an Enum may name more).
+    present = np.bincount(code, minlength=len(names)) > 0
+    channels = tuple(name for name, used in zip(names, present, strict=True) if used)
+    if len(channels) < len(names):
+        code = (np.cumsum(present) - 1).astype(code.dtype)[code]
+    h_count = len(channels)
     customer = options["customer_id"].cast(pl.Int64).to_numpy()
     candidate = options["candidate_id"].cast(pl.Int64).to_numpy()
     order: Array | None = None
@@ -256,12 +277,14 @@ def _lay_out(
 
     ids = customer[new_customer]
     given = customers["customer_id"]
-    if (
-        customers.height == n
-        and not given.null_count()
-        and np.array_equal(given.cast(pl.Int64).to_numpy(), ids)
-    ):
-        room = customers  # already one row per customer, in the options' order: no join
+    known = given.cast(pl.Int64).to_numpy() if not given.null_count() else None
+    at: Array | None = None
+    if known is not None and known.size and bool(np.all(known[1:] > known[:-1])):
+        # One row per customer, by id (as the policy gives them): find each by binary search.
+        at = np.searchsorted(known, ids).clip(0, known.size - 1)
+        if not np.array_equal(known[at], ids):
+            raise InvalidInput("an option's customer is not in customers")
+        room = customers
     else:
         room = pl.DataFrame({"customer_id": ids}).join(
             customers.with_columns(pl.lit(True).alias("_known")),
@@ -278,7 +301,8 @@ def _lay_out(
         if column not in room.columns:
             return np.full(n, NO_CAP, dtype=np.int32)
         values = room[column].cast(pl.Int64).fill_null(NO_CAP).clip(0, NO_CAP)
-        return values.cast(pl.Int32).to_numpy()
+        found: Array = values.cast(pl.Int32).to_numpy()
+        return found if at is None else found[at]
 
     cap_total = cap("cap_total")
     cap_promotional = cap("cap_promotional")
@@ -288,6 +312,8 @@ def _lay_out(
         if "interruption_cost" in room.columns
         else np.zeros(n)
     )
+    if at is not None and "interruption_cost" in room.columns:
+        interruption = interruption[at]
 
     # What no multiplier can make worthwhile or a cap of 0 forbids is never an option.
     capped = ~exempt
@@ -297,6 +323,7 @@ def _lay_out(
         plane[(plane <= 0) | closed | (capped & (cap_channel[:, h] == 0)[:, None])] = -np.inf
     return _Layout(
         channels=channels,
+        names=names,
         net=net,
         cost=cost,
         promotional=promotional,
@@ -327,23 +354,13 @@ def _sorted(customer: Array, candidate: Array, code: Array) -> bool:
 # One pass: every customer's sub-problem at fixed multipliers
 
 
-def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | None) -> _Pass:
-    """Solve each customer's sub-problem exactly at the prices; ``who`` selects customers."""
-    net = layout.net if who is None else layout.net[:, who, :]
-    reduced = net - prices.astype(net.dtype)[:, None, None]
-    if layout.cost is not None and np.any(budget_prices > 0):
-        cost = layout.cost if who is None else layout.cost[:, who, :]
-        for h in range(reduced.shape[0]):
-            if budget_prices[h] > 0:
-                reduced[h] -= net.dtype.type(budget_prices[h]) * cost[h]
-    promotional = layout.promotional if who is None else layout.promotional[who]
-    exempt = layout.exempt if who is None else layout.exempt[who]
-    cap_total = layout.cap_total if who is None else layout.cap_total[who]
-    cap_promotional = layout.cap_promotional if who is None else layout.cap_promotional[who]
-    cap_channel = layout.cap_channel if who is None else layout.cap_channel[who]
-    interruption = layout.interruption if who is None else layout.interruption[who]
+def _solve(layout: _Layout, prices: Array, budget_prices: Array) -> _Pass:
+    """Solve each customer's sub-problem exactly at the prices."""
+    promotional, exempt = layout.promotional, layout.exempt
+    cap_total, cap_promotional = layout.cap_total, layout.cap_promotional
+    cap_channel, interruption = layout.cap_channel, layout.interruption
 
-    best, best_channel = _best_channel(reduced)
+    best, best_channel = _best_channel(layout, prices, budget_prices)
     positive = best > 0
     choice = np.where(positive, best_channel, -1).astype(np.int8)
     taken_value = np.where(positive, best, 0.0)
@@ -351,7 +368,7 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | No
     wanted = positive & ~exempt
     tight = _row_count(wanted) > cap_total
     tight |= _row_count(wanted & promotional) > cap_promotional
-    for h in range(reduced.shape[0]):
+    for h in range(cap_channel.shape[1]):
         tight |= _row_count(wanted & (best_channel == h)) > cap_channel[:, h]
     value = _row_sum(taken_value)
 
@@ -360,7 +377,9 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array, who: Array | No
     if tight_index.size:
         t_wanted = wanted[tight_index]
         t_choice, t_value, conflicted = _solve_tight(
-            reduced,
+            layout,
+            prices,
+            budget_prices,
             tight_index,
             best[tight_index],
             best_channel[tight_index],
@@ -406,18 +425,35 @@ def _row_sum(values: Array) -> Array:
     return total
 
 
-def _best_channel(reduced: Array) -> tuple[Array, Array]:
-    best = reduced[0].copy()
+def _reduced(
+    layout: _Layout, prices: Array, budget_prices: Array, h: int, who: Array | None = None
+) -> Array:
+    """Channel h's values less its prices, (customer, slot); ``who`` selects customers."""
+    net = layout.net[h] if who is None else layout.net[h][who]
+    reduced: Array = net - net.dtype.type(prices[h])
+    if layout.cost is not None and budget_prices[h] > 0:
+        cost = layout.cost[h] if who is None else layout.cost[h][who]
+        reduced -= net.dtype.type(budget_prices[h]) * cost
+    return reduced
+
+
+def _best_channel(layout: _Layout, prices: Array, budget_prices: Array) -> tuple[Array, Array]:
+    """Each (customer, slot)'s best reduced value and its channel (the first of equals)."""
+    best = _reduced(layout, prices, budget_prices, 0)
     channel = np.zeros(best.shape, dtype=np.int8)
-    for h in range(1, reduced.shape[0]):
-        better = reduced[h] > best
+    for h in range(1, layout.net.shape[0]):
+        reduced = _reduced(layout, prices, budget_prices, h)
+        better = reduced > best
         channel[better] = h
-        np.maximum(best, reduced[h], out=best)
+        np.maximum(best, reduced, out=best)
+        del reduced, better
     return best, channel
 
 
 def _solve_tight(
-    reduced: Array,
+    layout: _Layout,
+    prices: Array,
+    budget_prices: Array,
     tight_index: Array,
     best: Array,
     best_channel: Array,
@@ -463,7 +499,10 @@ def _solve_tight(
 
     where = np.flatnonzero(conflicted)
     if where.size:
-        own = reduced[:, tight_index[where], :]
+        who = tight_index[where]
+        own = np.stack(
+            [_reduced(layout, prices, budget_prices, h, who) for h in range(layout.net.shape[0])]
+        )
         own[:, ~wanted[where]] = -np.inf
         choice[where] = best_sends(
             own,
@@ -745,14 +784,13 @@ class _Search:
             (per_cost if is_budget else count)[h] = price
         return count, per_cost
 
-    def usage(self, choice: Array, who: Array | None) -> Array:
+    def usage(self, layout: _Layout, choice: Array) -> Array:
         used = np.zeros(len(self.limits))
-        cost = self.layout.cost
+        cost = layout.cost
         for j, (h, is_budget, _limit) in enumerate(self.limits):
             sent = choice == h
             if is_budget and cost is not None:
-                plane = cost[h] if who is None else cost[h][who]
-                used[j] = float(plane[sent].sum(dtype=np.float64))
+                used[j] = float(cost[h][sent].sum(dtype=np.float64))
             else:
                 used[j] = float(np.count_nonzero(sent))
         return used
@@ -777,21 +815,20 @@ class _Search:
                 step = 0.005
         return (*self.finish(multipliers, step), self.passes, self.sample_passes)
 
-    def scales(self, who: Array | None) -> list[float]:
+    def scales(self, layout: _Layout) -> list[float]:
         """A first multiplier per limit: half the median net value (per unit of cost)."""
-        layout = self.layout
         n = layout.net.shape[1]
-        if who is None and n > 2 * SAMPLE_CUSTOMERS:
-            who = np.arange(0, n, n // SAMPLE_CUSTOMERS)
+        if n > 2 * SAMPLE_CUSTOMERS:
+            layout = layout.subset(np.arange(0, n, n // SAMPLE_CUSTOMERS))
         scales = []
         for h, is_budget, _limit in self.limits:
-            net = layout.net[h] if who is None else layout.net[h][who]
+            net = layout.net[h]
             positive = net > 0
             if not positive.any():
                 scales.append(1.0)
                 continue
             if is_budget and layout.cost is not None:
-                cost = layout.cost[h] if who is None else layout.cost[h][who]
+                cost = layout.cost[h]
                 ratio = net[positive] / np.maximum(cost[positive], 1e-12)
                 scales.append(float(np.median(ratio)) / 2)
             else:
@@ -809,13 +846,14 @@ class _Search:
         passes: int = 30,
     ) -> Array:
         """Multipliers that meet the limits scaled to a sample of customers, to ``slack``."""
-        brackets = self.secants(self.scales(who), step, share)
+        sample = self.layout.subset(who)
+        brackets = self.secants(self.scales(sample), step, share)
         limits = np.array([limit * share for _h, _b, limit in self.limits])
         room = np.maximum(limits * slack, 1.0)
         for _ in range(passes):
-            solved = _solve(self.layout, *self.prices(multipliers), who)
+            solved = _solve(sample, *self.prices(multipliers))
             self.sample_passes += 1
-            excess = self.usage(solved.choice, who) - limits
+            excess = self.usage(sample, solved.choice) - limits
             following = np.array(
                 [
                     bracket.next(float(price), float(over), float(allowed))
@@ -844,19 +882,19 @@ class _Search:
 
     def finish(self, multipliers: Array, step: float) -> tuple[Array, Array, Array, float, float]:
         """Iterate on all customers; keep the best repaired plan and the lowest bound."""
-        brackets = self.secants(self.scales(None), step, 1.0)
+        brackets = self.secants(self.scales(self.layout), step, 1.0)
         limits = np.array([limit for _h, _b, limit in self.limits])
         best: tuple[float, Array, Array, Array] | None = None
         bound = math.inf
         while True:
             prices, per_cost = self.prices(multipliers)
-            solved = _solve(self.layout, prices, per_cost, None)
+            solved = _solve(self.layout, prices, per_cost)
             self.passes += 1
             bound = min(
                 bound,
                 float(solved.value.sum()) + float(multipliers @ limits if limits.size else 0.0),
             )
-            excess = self.usage(solved.choice, None) - limits
+            excess = self.usage(self.layout, solved.choice) - limits
             choice = self.repair(solved.choice, prices, per_cost, excess)
             value = self.value(choice)
             if best is None or value >= best[0]:
@@ -885,7 +923,7 @@ class _Search:
             return choice
         layout = self.layout
         choice = choice.copy()
-        for j, (h, is_budget, limit) in enumerate(self.limits):
+        for h, is_budget, limit in self.limits:
             sent = np.flatnonzero(choice.ravel() == h)
             net = layout.net[h].ravel()[sent].astype(np.float64)
             cost = (
@@ -893,17 +931,17 @@ class _Search:
                 if layout.cost is not None
                 else np.zeros(sent.size)
             )
+            if (cost.sum() if is_budget else sent.size) <= limit:
+                continue
             reduced = net - prices[h] - per_cost[h] * cost
-            order = np.lexsort((sent, reduced))
             if is_budget:
+                # Ties in reduced value go in the order of the cells (a stable sort).
+                order = np.argsort(reduced, kind="stable")
                 spent = cost.sum() - np.cumsum(cost[order])
-                over = cost.sum() > limit
-                drop = int(np.argmax(spent <= limit)) + 1 if over else 0
+                dropped = order[: int(np.argmax(spent <= limit)) + 1]
             else:
-                drop = max(sent.size - int(limit), 0)
-            if drop:
-                choice.ravel()[sent[order[:drop]]] = -1
-            del j
+                dropped = _lowest(reduced, sent.size - int(limit))
+            choice.ravel()[sent[dropped]] = -1
         return choice
 
     def value(self, choice: Array) -> float:
@@ -913,6 +951,16 @@ class _Search:
             total += float(layout.net[h][choice == h].sum(dtype=np.float64))
         sent = (choice >= 0).any(axis=1)
         return total - float(layout.interruption[sent].sum())
+
+
+def _lowest(values: Array, count: int) -> Array:
+    """The positions of the ``count`` lowest values, ties to the first: a partition, not a sort."""
+    if count >= values.size:
+        return np.arange(values.size)
+    kth = values[np.argpartition(values, count - 1)[count - 1]]
+    below = np.flatnonzero(values < kth)
+    tied = np.flatnonzero(values == kth)[: count - below.size]
+    return np.sort(np.concatenate([below, tied]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -928,8 +976,7 @@ def _plan(
     bound: float,
     passes: int,
     sample_passes: int,
-    capacity: Array,
-    budget: Array,
+    budgets: Mapping[str, ChannelBudget],
 ) -> Plan:
     cells = choice.size
     cell = layout.flat % max(cells, 1)
@@ -953,17 +1000,35 @@ def _plan(
     value = float(net.sum()) - float(layout.interruption[sent].sum())
     bound = max(bound, value)
     h_count = len(layout.channels)
+    sends = np.bincount(channel_of, minlength=h_count)
+    spent = np.bincount(channel_of, weights=cost, minlength=h_count)
+    at = {name: h for h, name in enumerate(layout.channels)}
+    limit = {name: budgets.get(name, ChannelBudget()) for name in layout.names}
     usage = pl.DataFrame(
         {
-            "channel": list(layout.channels),
-            "sends": np.bincount(channel_of, minlength=h_count).astype(np.int64),
-            "cost": np.bincount(channel_of, weights=cost, minlength=h_count),
-            "capacity": [None if math.isinf(c) else int(c) for c in capacity],
-            "budget": [None if math.isinf(b) else float(b) for b in budget],
-            "capacity_multiplier": prices.astype(np.float64),
-            "budget_multiplier": per_cost.astype(np.float64),
+            "channel": list(layout.names),
+            "sends": [int(sends[at[c]]) if c in at else 0 for c in layout.names],
+            "cost": [float(spent[at[c]]) if c in at else 0.0 for c in layout.names],
+            "capacity": [
+                None if limit[c].capacity is None else max(limit[c].capacity or 0, 0)
+                for c in layout.names
+            ],
+            "budget": [
+                None if limit[c].budget is None else max(float(limit[c].budget or 0.0), 0.0)
+                for c in layout.names
+            ],
+            "capacity_multiplier": [float(prices[at[c]]) if c in at else 0.0 for c in layout.names],
+            "budget_multiplier": [float(per_cost[at[c]]) if c in at else 0.0 for c in layout.names],
         },
-        schema_overrides={"capacity": pl.Int64, "budget": pl.Float64},
+        schema={
+            "channel": pl.String,
+            "sends": pl.Int64,
+            "cost": pl.Float64,
+            "capacity": pl.Int64,
+            "budget": pl.Float64,
+            "capacity_multiplier": pl.Float64,
+            "budget_multiplier": pl.Float64,
+        },
     )
     return Plan(
         chosen=chosen,
