@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/admin/deliveries"): "deliveries.view",
     ("POST", "/admin/deliveries/retry"): "deliveries.retry",
     ("POST", "/admin/deliveries/resume"): "deliveries.resume",
+    ("GET", "/admin/report"): "aggregates.view",
 }
 
 
