@@ -110,6 +110,15 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
         with unit_of_work(demo) as session:
             signed = sign_in(session, email=email, password=password, client=None, vault=demo.vault)
         assert isinstance(signed, SignedIn)
+    # Weeks of history before the last day, customer value fitted into the demo's brand file,
+    # and the run ends with the measurement report, written beside the database.
+    assert "weeks before the last day" in first.output
+    assert "Customer value fitted on" in first.output or "Customer value:" in first.output
+    assert "Lift over the control groups" in first.output
+    report = tmp_path / "report" / "index.html"
+    assert report.is_file()
+    assert str(report) in first.output
+    assert "http://127.0.0.1:8000/admin/report" in first.output
     ledger_line = _line_with(first.output, "ledger entries")
     # The printed preference link opens this customer's page.
     link = _line_with(first.output, "/p/").strip()
@@ -129,6 +138,7 @@ def test_run_loads_the_demo_once_and_a_second_run_changes_nothing(tmp_path: Path
     # The customers' word is recorded once: a second run adds nothing to the ledger.
     assert _line_with(second.output, "ledger entries") == ledger_line
     assert "(recorded on an earlier run)" in second.output
+    assert "made on an earlier run" in second.output
     # Nothing new: every good row is a duplicate the second time.
     assert "Import" in second.output
     for line in second.output.splitlines():

@@ -32,12 +32,16 @@ from regard.decisions import commands as decision_commands
 from regard.decisions import preview
 from regard.decisions import service as decision_service
 from regard.delivery import commands as delivery_commands
+from regard.delivery.worker import Worker
 from regard.demo import commitment as demo_commitment
 from regard.demo import delivery as demo_delivery
+from regard.demo import history as demo_history
 from regard.demo import loading
+from regard.demo import measurement as demo_measurement
 from regard.demo import staff as demo_staff
 from regard.demo.generator import DEFAULT_SEED, DEFAULT_UNTIL, DemoFile, DemoManifest, generate
 from regard.errors import InvalidInput
+from regard.measurement.report import print_report
 from regard.segments import service as segments_service
 from regard.segments.language import SegmentError
 from regard.segments.schema import LIFECYCLE_STAGES
@@ -194,9 +198,12 @@ def run(
     base = f"http://{host}:{port}"
     voices = _customers_speak(store, manifest, directory, seed=seed)
     _commitment_and_segments(store, manifest, seed=seed)
-    _touchpoints(store, manifest)
     with demo_delivery.mail_server(directory) as mail_server:
+        _history(store, manifest, directory, mail_server, seed=seed, public_url=base)
+        _touchpoints(store, manifest)
         _deliver(store, manifest, directory, mail_server, public_url=base)
+        _customer_value(store, manifest, directory)
+        report_path = _report(store, manifest, directory)
         _finish(
             store,
             manifest,
@@ -207,6 +214,7 @@ def run(
             host=host,
             port=port,
             serve=serve,
+            report_path=report_path,
         )
 
 
@@ -221,6 +229,7 @@ def _finish(
     host: str,
     port: int,
     serve: bool,
+    report_path: Path,
 ) -> None:
     """The loaded brand in numbers, where to look next, and the app served."""
     base = f"http://{host}:{port}"
@@ -259,6 +268,10 @@ def _finish(
         *(f"    {role:9s} {email}  {password}" for role, (email, password) in logins.items()),
         f"  Find {example.email} with the agent's login, see why each message was or was not "
         "sent; preview a campaign with the marketer's.",
+        "",
+        f"[bold]Measurement report[/]: {report_path}",
+        f"  In the console: {base}/admin/report (regard report writes it again; regard measure "
+        "lift prints the lift alone).",
     ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
@@ -318,7 +331,9 @@ def _commitment_and_segments(store: Store, manifest: DemoManifest, *, seed: int)
     as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
     surveyed = demo_commitment.answer_surveys(store, seed=seed, until=as_of)
     console.print(
-        f"Commitment survey: {surveyed.responses:,} customers answered"
+        f"Commitment survey: {surveyed.responses:,} answers; {surveyed.twice:,} customers "
+        f"answered a second wave about {demo_commitment.WAVE_DAYS // 30} months before the last "
+        "day, so their movement between groups can be measured"
         + ("" if surveyed.recorded_now else " (recorded on an earlier run)")
         + ".",
         highlight=False,
@@ -407,6 +422,115 @@ def _touchpoints(store: Store, manifest: DemoManifest) -> None:
     decision_commands.print_preview(
         preview.preview_campaign(store, "climbing_offers", by="demo", now=now), tables=False
     )
+
+
+def _history(
+    store: Store,
+    manifest: DemoManifest,
+    directory: Path,
+    mail_server: demo_delivery.DemoMailServer,
+    *,
+    seed: int,
+    public_url: str,
+) -> None:
+    """Weeks of Regard at work before the last day, and the customers' answers."""
+
+    def worker(clock: Callable[[], datetime]) -> Worker:
+        return demo_delivery.demo_worker(
+            store, directory, mail_server, public_url=public_url, clock=clock
+        )
+
+    started = time.perf_counter()
+    made = demo_history.make_history(store, worker, until=manifest.until, seed=seed)
+    if not made.recorded_now:
+        console.print(
+            "History: the weeks before the last day were made on an earlier run.", highlight=False
+        )
+        return
+    table = Table(
+        title=f"{demo_history.WEEKS} weeks before the last day: Regard at work, customers answer"
+    )
+    names = (
+        "moment (UTC)",
+        "launched",
+        "candidates",
+        "control group",
+        "sent",
+        "opened",
+        "clicked",
+        "orders after",
+        "complaints",
+        "opt-outs",
+    )
+    for name in names:
+        table.add_column(name, justify="left" if name in names[:2] else "right")
+    for done in made.rounds:
+        answered = done.answered
+        table.add_row(
+            f"{done.moment.at:%a %Y-%m-%d %H:%M}",
+            done.moment.launch or "",
+            f"{done.candidates:,}",
+            f"{done.control:,}",
+            f"{done.delivered:,}",
+            f"{answered.opened:,}",
+            f"{answered.clicked:,}",
+            f"{answered.purchases:,}",
+            f"{answered.complained:,}",
+            f"{answered.opted_out:,}",
+        )
+    console.print(table)
+    total = made.total
+    complaint_rate = total.complained / total.messages if total.messages else 0.0
+    console.print(
+        f"{len(made.rounds)} runs of the triggers, the engine and the delivery worker at past "
+        f"moments; {total.messages:,} messages sent, {total.opened:,} opened, "
+        f"{total.purchases:,} orders placed after a message ({total.revenue:,.0f} in revenue), "
+        f"{total.complained:,} complaints ({complaint_rate:.2%} of messages, under the 0.3% line) "
+        f"and {total.opted_out:,} unsubscribes, in {time.perf_counter() - started:.1f} s. "
+        "Customers in a control group were never sent that touchpoint and buy as the history "
+        "says (regard.demo.responses).",
+        highlight=False,
+    )
+
+
+def _customer_value(store: Store, manifest: DemoManifest, directory: Path) -> None:
+    """Customer value fitted on the purchases, put in the demo's regard.toml, values refreshed."""
+    as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    try:
+        found = demo_measurement.fit_customer_value(store, directory, as_of=as_of)
+    except InvalidInput as too_few:  # a tiny demo may have too few repeat buyers
+        console.print(f"Customer value: {escape(too_few.message)}.", highlight=False)
+        return
+    m = found.fitted.purchasing
+    refreshed = found.refreshed
+    mean = refreshed.mean_expected_value
+    console.print(
+        f"Customer value fitted on {found.fitted.customers:,} buyers' purchases (BG/NBD r "
+        f"{m.r:.3g}, alpha {m.alpha:.3g}, a {m.a:.3g}, b {m.b:.3g}) and put in "
+        f"{found.config} as regard clv fit proposes it. Values refreshed: "
+        f"{refreshed.customers_scored:,} customers scored"
+        + (f" (mean expected value {mean:,.2f})" if mean is not None else "")
+        + f", {refreshed.learned:,} learned touchpoint values, {refreshed.replaced:,} of them "
+        "more than 10% off the configured value.",
+        highlight=False,
+    )
+
+
+def _report(store: Store, manifest: DemoManifest, directory: Path) -> Path:
+    """The measurement report on the last day: lift, health, value, budget, simulation."""
+    as_of = datetime.combine(manifest.until, datetime.max.time(), tzinfo=UTC)
+    started = time.perf_counter()
+    simulated = demo_measurement.simulated_customers(manifest.customers)
+    report, path = demo_measurement.write_demo_report(
+        store, directory, as_of=as_of, simulate_customers=simulated
+    )
+    print_report(report, console)
+    console.print(
+        f"Report written to {path} in {time.perf_counter() - started:.1f} s "
+        f"(the simulator drew {simulated:,} customers).",
+        highlight=False,
+    )
+    return path
 
 
 def _deliver(

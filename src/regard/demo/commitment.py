@@ -6,8 +6,21 @@ other as real answers do (a customer who likes the brand rates its alternatives 
 less of switching), with noise. The attachment leans on how much the customer went on to buy in
 the year after answering: the signal a real commitment survey carries, and what
 ``regard commitment calibrate`` measures. About two in five wrote something in their own words,
-drawn from a handful of themes. Answers are recorded only when the demo has none yet, so running
-the demo again changes nothing.
+drawn from a handful of themes.
+
+A second wave went out about six months before the last day (``WAVE_DAYS``, give or take ten
+days): half of those who answered (``WAVE_SHARE``), except those who had answered within a month
+of it, answered again, so that commitment movement between the two answers can be measured.
+Attachment drifts between the two answers: the other answer's attachment is
+``ρ · a + √(1 − ρ²) · 0.85 · N(0, 1)`` with ``ρ = WAVE_PERSISTENCE`` (most stay near where they
+were, some move a group or two), and each purchase between the two answers lifts the later one
+(``WAVE_PURCHASE_PULL`` times the log of one plus the purchases). Users and non-users answer as
+they did, except customers whose first purchase came between the two answers: their later answer
+is mostly a user's and their earlier one mostly not, so first purchases move customers from the
+non-user groups to the users. Both waves go through the survey's own validation and
+scoring (``regard.commitment.service.record_response``).
+
+Answers are recorded only when the demo has none yet, so running the demo again changes nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +30,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from regard.commitment import repository as commitment_repository
 from regard.commitment import service as commitment
+from regard.commitment.models import SurveyResponse
 from regard.segments import calibration, features
 from regard.segments import repository as segments_repository
 from regard.segments import service as segments
@@ -82,6 +97,10 @@ _WORDS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 SHARE = 0.3
 WROTE = 0.4
+WAVE_DAYS = 182
+WAVE_SHARE = 0.5
+WAVE_PERSISTENCE = 0.8
+WAVE_PURCHASE_PULL = 0.3
 _DAY = timedelta(days=1)
 
 
@@ -89,6 +108,8 @@ _DAY = timedelta(days=1)
 class SurveyLoaded:
     responses: int
     recorded_now: bool
+    # Customers who answered both waves.
+    twice: int = 0
 
 
 def answer_surveys(store: Store, *, seed: int, until: datetime) -> SurveyLoaded:
@@ -97,7 +118,9 @@ def answer_surveys(store: Store, *, seed: int, until: datetime) -> SurveyLoaded:
     with unit_of_work(store) as session:
         already = commitment_repository.count_responses(session)
         if already:
-            return SurveyLoaded(responses=already, recorded_now=False)
+            return SurveyLoaded(
+                responses=already, recorded_now=False, twice=_answered_twice(session)
+            )
         ids = features.read_customers(session)["customer_id"]
         purchases = features.read_purchases(session, options=store.brand.segments.rfm, as_of=until)
     chosen = ids.filter(pl.Series(rng.random(ids.len()) < SHARE))
@@ -132,6 +155,8 @@ def answer_surveys(store: Store, *, seed: int, until: datetime) -> SurveyLoaded:
     spread = went_on.std() or 1.0
     leaning = (went_on - went_on.mean()) / spread
     recorded = 0
+    attachments: list[float] = []
+    users: list[bool] = []
     rows = list(bought.select("customer_id", "responded_at", "before").iter_rows())
     for start in range(0, len(rows), 500):
         with unit_of_work(store) as session:
@@ -140,9 +165,89 @@ def answer_surveys(store: Store, *, seed: int, until: datetime) -> SurveyLoaded:
             ):
                 # Who had bought from the brand mostly say they use it; others mostly not.
                 is_user = bool(rng.random() < (0.9 if before else 0.3))
-                _answer(store, session, rng, customer_id, responded_at, is_user, float(lean))
+                attachment = 0.55 * float(lean) + 0.85 * float(rng.normal())
+                attachments.append(attachment)
+                users.append(is_user)
+                _answer(store, session, rng, customer_id, responded_at, is_user, attachment)
                 recorded += 1
-    return SurveyLoaded(responses=recorded, recorded_now=True)
+    twice = _second_wave(
+        store,
+        bought.select("customer_id", "responded_at").with_columns(
+            pl.Series("attachment", attachments, dtype=pl.Float64),
+            pl.Series("is_user", users, dtype=pl.Boolean),
+        ),
+        purchases,
+        seed=seed,
+        until=until,
+    )
+    return SurveyLoaded(responses=recorded + twice, recorded_now=True, twice=twice)
+
+
+def _second_wave(
+    store: Store, answered: pl.DataFrame, purchases: pl.DataFrame, *, seed: int, until: datetime
+) -> int:
+    """Half of those who answered answer again about six months before ``until``."""
+    rng = np.random.default_rng(seed + 606)
+    wave = until - _DAY * WAVE_DAYS
+    moments = [wave + _DAY * float(d) for d in rng.uniform(-10, 10, answered.height)]
+    chosen = answered.with_columns(
+        pl.Series("wave_at", moments, dtype=pl.Datetime("us", "UTC")),
+        pl.Series("asked", rng.random(answered.height) < WAVE_SHARE),
+    ).filter(
+        pl.col("asked"),
+        (pl.col("responded_at") - pl.col("wave_at")).abs() > timedelta(days=30),
+    )
+    counted = (
+        chosen.join(purchases, on="customer_id", how="left")
+        .group_by("customer_id", maintain_order=True)
+        .agg(
+            pl.first("responded_at", "wave_at", "attachment", "is_user"),
+            (pl.col("occurred_at") <= pl.col("wave_at")).sum().alias("before"),
+            (
+                (pl.col("occurred_at") > pl.min_horizontal("responded_at", "wave_at"))
+                & (pl.col("occurred_at") <= pl.max_horizontal("responded_at", "wave_at"))
+            )
+            .sum()
+            .alias("between"),
+        )
+    )
+    rows = list(
+        counted.select(
+            "customer_id", "responded_at", "wave_at", "attachment", "is_user", "before", "between"
+        ).iter_rows()
+    )
+    spread = float(np.sqrt(1.0 - WAVE_PERSISTENCE**2)) * 0.85
+    recorded = 0
+    for start in range(0, len(rows), 500):
+        with unit_of_work(store) as session:
+            for customer_id, responded_at, wave_at, attachment, was_user, before, between in rows[
+                start : start + 500
+            ]:
+                pull = WAVE_PURCHASE_PULL * float(np.log1p(between))
+                # The wave after the first answer is lifted by the purchases between; the wave
+                # before it is as far below.
+                later = wave_at > responded_at
+                drift = pull if later else -pull
+                other = WAVE_PERSISTENCE * attachment + spread * float(rng.normal()) + drift
+                # Users and non-users answer as before, unless their first purchase came between
+                # the two answers: then the later answer is mostly a user's, the earlier mostly not.
+                first_between = between > 0 and (before == between if later else before == 0)
+                is_user = bool(was_user)
+                if first_between:
+                    is_user = bool(rng.random() < (0.9 if later else 0.3))
+                _answer(store, session, rng, customer_id, wave_at, is_user, other)
+                recorded += 1
+    return recorded
+
+
+def _answered_twice(session: Session) -> int:
+    repeat = (
+        select(SurveyResponse.customer_id)
+        .group_by(SurveyResponse.customer_id)
+        .having(func.count() >= 2)
+        .subquery()
+    )
+    return int(session.scalar(select(func.count()).select_from(repeat)) or 0)
 
 
 def _answer(
@@ -152,10 +257,8 @@ def _answer(
     customer_id: int,
     responded_at: datetime,
     is_user: bool,
-    lean: float,
+    attachment: float,
 ) -> None:
-    attachment = 0.55 * lean + 0.85 * float(rng.normal())
-
     def scale(centre: float, spread: float, low: int, high: int) -> int:
         return int(np.clip(round(centre + spread + rng.normal(0, 1.2)), low, high))
 
