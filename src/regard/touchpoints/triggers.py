@@ -10,7 +10,8 @@ runs at once, never makes a candidate twice.
   (a cursor per touchpoint, by event id). An event counts when its properties match the
   touchpoint's ``where``, its customer is in the touchpoint's audience now, and it is recent:
   no older than the touchpoint's deadline (or ``EVENT_LOOKBACK`` without one). Old events
-  arriving by import do not wake touchpoints up years late.
+  arriving by import do not wake touchpoints up years late. An event stamped after now is
+  left for a later run: the cursor stops before it.
 - **Schedules**: the latest slot at or before now, in the brand's time zone; every customer of
   the audience gets a candidate for it, once. A touchpoint's first run catches up only a slot
   that is still within its deadline (or a day).
@@ -124,6 +125,11 @@ def _from_events(session: Session, touchpoint: TouchpointDefinition, *, now: dat
             rows.append(_row(touchpoint, customer_id, f"event:{event_id}", occurred_at, now))
     done.created = repository.add_candidates(session, rows)
     done.skip("made before", len(rows) - done.created)
+    # An event stamped after now (a sender's clock ahead, or a run at an earlier moment) is read
+    # again by a later run rather than passed over for good; what was made is not made twice.
+    future = [event_id for event_id, _, occurred_at, _ in events if occurred_at > now]
+    if future:
+        last_id = min(future) - 1
     repository.move_cursor(session, touchpoint.name, at=now, last_event_id=last_id)
     return done
 
