@@ -798,3 +798,18 @@ def test_categorical_frames_decide_as_strings_do() -> None:
     assert stops(as_codes) == stops(as_strings)
     assert verdicts(as_codes) == verdicts(as_strings)
     assert verdicts(as_codes) == [(3, "dropped", "no-lawful-basis", None)]
+
+
+def test_nothing_to_decide_gives_empty_frames() -> None:
+    given = frames([], pairs=[("orders", "email")], customers=[])
+    result = apply_policy(**given, policy=ContactPolicy(), now=NOW)
+    assert result.options.height == 0
+    assert result.caps.height == 0
+    assert result.verdicts.height == 0
+    assert result.blocked.height == 0
+
+
+def test_a_customer_without_ledger_entries_goes_by_the_topics_basis() -> None:
+    result = run([candidate(1, "orders"), candidate(2, "offers")])
+    assert sends(result) == [(1, "email", NOW), (1, "sms", NOW)]
+    assert verdicts(result) == [(2, "dropped", "no-consent", None)]

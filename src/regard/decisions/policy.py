@@ -259,8 +259,12 @@ def apply_policy(
         allowed = allowed & narrowed
     offered = bits(allowed)
 
-    consent = consent_lookup(consents, ids, topic_keys, now_us, customer, topic)
-    consent = np.where(known & (topic >= 0), consent, 0).astype(np.uint16)
+    cell = customer.astype(np.int64 if n * t_count >= 1 << 31 else np.int32) * t_count + topic
+    if (topic < 0).any():
+        cell[topic < 0] = -1  # an unknown topic has no (customer, topic) key
+    consent = consent_lookup(consents, ids, topic_keys, now_us, cell)
+    if not known.all():
+        consent[~known] = 0
     suppressed, erased_customers = suppressions_of(suppressions, ids, now_us)
     reach = np.stack(
         [customers[name].cast(pl.Boolean).fill_null(False).to_numpy() for name in CHANNEL_ORDER]
@@ -298,6 +302,7 @@ def apply_policy(
         implied_until=implied_until,
         ids=ids,
         topic_keys=topic_keys,
+        cell=cell,
     )
 
     # Candidate-wide stops that never pass later.
@@ -328,14 +333,16 @@ def apply_policy(
     moments = windows(customers, regions, policy, clock, now_us)
     other = importance != CRITICAL
     timed = np.flatnonzero(run.deadline < NEVER)
+    timed_who, timed_other, timed_deadline = customer[timed], other[timed], run.deadline[timed]
     for kind, channels in ((0, (0, 2)), (1, (1, 3))):
         never = moments[kind] < 0
         never_critical = moments[2] < 0
         late = np.zeros(m, dtype=bool)
-        at = np.where(other[timed], moments[kind][customer[timed]], moments[2][customer[timed]])
-        if kind == 0:
-            at = np.where(other[timed], at, now_us)
-        late[timed] = at > run.deadline[timed]
+        # Critical email and push go now; critical texts and calls wait for the text hours.
+        critical_at = moments[2][timed_who] if kind == 1 else now_us
+        at = np.where(timed_other, moments[kind][timed_who], critical_at)
+        late[timed] = at > timed_deadline
+        del at
         none = (never[customer] & other) if never.any() else np.zeros(m, dtype=bool)
         if kind == 1 and never_critical.any():
             none |= never_critical[customer] & ~other
@@ -373,16 +380,11 @@ def apply_policy(
 
 
 def consent_lookup(
-    consents: pl.DataFrame,
-    ids: Array,
-    topics: tuple[str, ...],
-    now: int,
-    customer: Array,
-    topic: Array,
+    consents: pl.DataFrame, ids: Array, topics: tuple[str, ...], now: int, wanted: Array
 ) -> Array:
-    """Packed explicit states per candidate: for each channel 3 bits (state, +4 implied). Per
-    (customer, topic, channel) the latest entry that occurred by ``now`` counts (ties: the last
-    in the frame)."""
+    """Packed explicit states (uint16) for each wanted (customer, topic) key: for each channel
+    3 bits (state, +4 implied). Per (customer, topic, channel) the latest entry that occurred
+    by ``now`` counts (ties: the last in the frame)."""
     t_count = max(len(topics), 1)
     at = instants(consents["occurred_at"], null=NEVER)
     position, known = index(ids, consents["customer_id"].cast(pl.Int64).to_numpy())
@@ -399,11 +401,13 @@ def consent_lookup(
     cell = (key * H + channel)[order]
     last = np.append(cell[1:] != cell[:-1], True) if cell.size else cell.astype(bool)
     latest_key, latest_bits = key[order][last], packed[order][last]
-    # Channels of one key occupy different bits: their sum is the packed word.
-    keys, where = np.unique(latest_key, return_inverse=True)
-    words = np.bincount(where.ravel(), weights=latest_bits, minlength=keys.size).astype(np.int64)
-    wanted = customer.astype(np.int64) * t_count + topic
-    word, _found = lookup(keys, words, wanted, missing=0)
+    # Keys come sorted; channels of one key occupy different bits: their sum is the word.
+    heads = np.flatnonzero(np.append(True, latest_key[1:] != latest_key[:-1]))
+    if not latest_key.size:
+        heads = heads[:0]
+    keys = latest_key[heads]
+    words = np.add.reduceat(latest_bits, heads) if heads.size else latest_bits[:0]
+    word, _found = lookup(keys, words.astype(np.uint16), wanted, missing=np.uint16(0))
     return word
 
 
@@ -434,10 +438,7 @@ def options_of(
     facts: Facts,
 ) -> pl.DataFrame:
     """One row per open (candidate, channel), in candidate then channel order."""
-    cells = np.flatnonzero(open_.T)
-    row = cells // H
-    channel = (cells % H).astype(np.int8)
-    del cells
+    row, channel = open_cells(open_)
     economics = [run.policy.channels[name] for name in CHANNEL_ORDER]
     engagement = np.array([e.engagement for e in economics])
     cost = np.array([e.cost for e in economics])
@@ -467,6 +468,34 @@ def options_of(
             "touchpoint": take(pl.Series(names, dtype=pl.Enum(names)), touchpoint[row]),
         }
     )
+
+
+# For each mask of open channels (uint8), its channels in order, and how many there are.
+CHANNELS_OF = np.array(
+    [
+        [h for h in range(H) if mask >> h & 1] + [0] * (H - bin(mask).count("1"))
+        for mask in range(1 << H)
+    ],
+    dtype=np.int8,
+)
+OPEN_COUNT = np.array([bin(mask).count("1") for mask in range(1 << H)], dtype=np.int64)
+
+
+def open_cells(open_: Array) -> tuple[Array, Array]:
+    """The open (candidate, channel) cells of (H, m), in candidate then channel order: each
+    candidate's open channels packed into a bit mask, then repeated once per open channel."""
+    mask = np.zeros(open_.shape[1], dtype=np.uint8)
+    for h in range(H):
+        mask |= open_[h].view(np.uint8) << h
+    rows = np.flatnonzero(mask)
+    mask = mask[rows]
+    count = OPEN_COUNT[mask]
+    row = np.repeat(rows, count)
+    del rows
+    starts = np.cumsum(count) - count
+    nth = np.arange(row.size) - np.repeat(starts, count)
+    channel = CHANNELS_OF[np.repeat(mask, count), nth]
+    return row, channel
 
 
 def digest_names(digest: Array) -> pl.Series:

@@ -204,13 +204,11 @@ class Explanation:
         self, row: Array, channel: Array, code: Array, *, retry: Array, held_for: Array | None
     ) -> pl.Series:
         """The params of every row, written once per distinct set of facts."""
-        order = np.argsort(code, kind="stable")
-        bounds = np.append(0, np.cumsum(np.bincount(code, minlength=256)))
         pieces: list[pl.Series] = []
         slot = np.zeros(row.size, dtype=np.int64)
         written = 0
-        for number in np.flatnonzero(np.diff(bounds)):
-            at = order[bounds[number] : bounds[number + 1]]
+        for number in np.flatnonzero(np.bincount(code, minlength=256)):
+            at = np.flatnonzero(code == number)
             why = CODES[number - 1] if number > 0 else None
             columns = [self.topic_code[row[at]], channel[at]]
             for name in DETAILS.get(why, ()) if why is not None else ():
@@ -228,7 +226,6 @@ class Explanation:
             )
             slot[at] = written + group
             written += first.size
-        del order
         if not pieces:
             return pl.Series("params", [], dtype=pl.String)
         return take(pl.concat(pieces), slot).alias("params")

@@ -462,28 +462,51 @@ def one_voice(run: Run, reason: Array, retry: Array, stopped: Array) -> None:
     """Of several candidates on one topic for one customer in this run, only the most valuable
     goes (ties: the lowest candidate_id; critical messages excepted); the others wait for the
     topic's minimum gap."""
-    alive = (reason == 0) & (stopped == 0).any(axis=0) & (run.importance != CRITICAL)
+    alive = (reason == 0) & (run.importance != CRITICAL)
+    any_open = stopped[0] == 0
+    for h in range(1, H):
+        any_open |= stopped[h] == 0
+    alive &= any_open
+    del any_open
     rows = np.flatnonzero(alive)
+    del alive
     if rows.size < 2:
         return
-    key = run.key()[rows]
     value = run.value[rows]
-    if np.isnan(value).any():
+    losers = None
+    if not np.isnan(value).any():
+        losers = _outvoiced(run, rows, value)
+    if losers is None:
         ranked = (
-            pl.DataFrame({"key": key, "value": value, "row": rows})
+            pl.DataFrame({"key": run.key()[rows], "value": value, "row": rows})
             .sort(["key", "value", "row"], descending=[False, True, False])
             .filter(~pl.col("key").is_first_distinct())
         )
         losers = ranked["row"].to_numpy()
-    else:
-        # The best value of each (customer, topic), then the first row holding it.
-        _first, group = dense_groups(key, run.n * run.topic_count)
-        best = np.full(_first.size, -np.inf)
-        np.maximum.at(best, group, value)
-        top = value == best[group]
-        winner = np.full(_first.size, run.m, dtype=np.int64)
-        np.minimum.at(winner, group[top], rows[top])
-        losers = rows[rows != winner[group]]
-    gap = run.gap(losers)
     reason[losers] = CODE[Reason.ONE_VOICE]
-    retry[losers] = run.now + gap
+    retry[losers] = run.now + run.gap(losers)
+
+
+def _outvoiced(run: Run, rows: Array, value: Array) -> Array | None:
+    """The rows that are not the best of their (customer, topic), one topic at a time: a
+    topic's rows keep each customer's together, as candidates come sorted by customer (None
+    when they do not)."""
+    topic = run.topic[rows]
+    losers: list[Array] = []
+    for number in range(run.topic_count):
+        at = np.flatnonzero(topic == number)
+        if at.size < 2:
+            continue
+        mine, worth = rows[at], value[at]
+        who = run.customer[mine]
+        if not bool((who[1:] >= who[:-1]).all()):
+            return None
+        heads = np.flatnonzero(np.append(True, who[1:] != who[:-1]))
+        if heads.size == at.size:
+            continue  # one candidate per customer on this topic
+        size = np.diff(np.append(heads, at.size))
+        best = np.repeat(np.maximum.reduceat(worth, heads), size)
+        contender = np.where(worth == best, mine, run.m)
+        winner = np.repeat(np.minimum.reduceat(contender, heads), size)
+        losers.append(mine[mine != winner])
+    return np.concatenate(losers) if losers else np.zeros(0, dtype=np.int64)

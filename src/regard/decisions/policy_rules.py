@@ -53,6 +53,7 @@ class Run:
     implied_until: Array  # (n,) us: implied consent holds until; NEVER: it does not lapse
     ids: Array  # (n,) customer ids, sorted
     topic_keys: tuple[str, ...]
+    cell: Array | None = None  # (m,) (customer, topic) as one int (negative: unknown topic)
     gaps: Array | None = None  # (topics + 1, 2) us: the minimum gap by (topic, marketing)
     overall: Array | None = None  # (n,) the customer's overall frequency
 
@@ -78,6 +79,8 @@ class Run:
 
     def key(self) -> Array:
         """(customer, topic) as one int64 per candidate (negative: unknown topic)."""
+        if self.cell is not None:
+            return self.cell
         key: Array = self.customer.astype(np.int64) * self.topic_count + self.topic
         return key
 
