@@ -35,8 +35,9 @@ def report_page(
 ) -> Response:
     """Lift per touchpoint, relationship health, customer value, the budget recommendation and
     the last simulation."""
-    # Where ``regard report`` wrote last: the app's own setting (the demo sets it), else the
-    # command's default folder.
+    # Where ``regard report`` writes by default (beside the SQLite database), unless the app
+    # was given another folder. The stored charts are Regard's own SVG from that folder; the
+    # content security policy refuses any script in a page regardless.
     folder: Path = getattr(request.app.state, "report_dir", None) or default_report_dir(store)
     report = read_report(
         session, brand=store.brand, now=datetime.now(UTC), report_dir=folder, budget=budget, by=by
