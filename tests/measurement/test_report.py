@@ -184,7 +184,7 @@ def test_the_html_has_every_chart_with_its_words_and_numbers_and_no_person(
 def test_the_terminal_shows_the_same_tables(sqlite_store: Store) -> None:
     populate(sqlite_store)
     report = build_report(sqlite_store, as_of=AS_OF, budget=0.05)
-    console = Console(width=250, record=True)
+    console = Console(width=400, record=True)
     print_report(report, console)
     text = console.export_text()
     assert "Each touchpoint beside its control group" in text
@@ -193,5 +193,6 @@ def test_the_terminal_shows_the_same_tables(sqlite_store: Store) -> None:
     assert "Commitment movement between surveys" in text
     assert "Recommended contacts by commitment segment" in text
     assert "Not simulated for this report" in text
+    assert "Charts in the HTML report: Conversion lift per touchpoint;" in text
     for personal in PERSONAL:
         assert personal not in text

@@ -595,8 +595,9 @@ def _simulation_section(simulation: SimulationSummary | None) -> ReportSection:
 
 
 def print_report(report: MeasurementReport, console: Console) -> None:
-    """The report in the terminal: each section's sentences and tables; each chart by its
-    sentence (and its table, where the section has none of its own)."""
+    """The report in the terminal: each section's sentences and tables. A section with tables
+    of its own names its charts (they are in the HTML); one without shows each chart's
+    numbers as a table."""
     console.rule(f"Measurement report: {escape(report.brand)}, {report.as_of:%Y-%m-%d %H:%M} UTC")
     for section in report.sections:
         console.print(f"\n[bold]{escape(section.heading)}[/]", highlight=False)
@@ -604,10 +605,11 @@ def print_report(report: MeasurementReport, console: Console) -> None:
             console.print(escape(line), highlight=False, soft_wrap=True)
         for table in section.tables:
             console.print(_rich_table(table))
-        for chart in section.charts:
-            if section.tables:
-                console.print(f"Chart: {escape(chart.alt)}", highlight=False, soft_wrap=True)
-            else:
+        if section.tables and section.charts:
+            titles = "; ".join(chart.title for chart in section.charts)
+            console.print(f"Charts in the HTML report: {escape(titles)}.", highlight=False)
+        elif section.charts:
+            for chart in section.charts:
                 console.print(_rich_table(ReportTable(chart.title, chart.table)))
 
 
