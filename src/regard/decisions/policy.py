@@ -86,7 +86,6 @@ from regard.decisions.policy_frames import (
     lookup,
     require,
     sorted_by,
-    take,
 )
 from regard.decisions.policy_history import (
     Facts,
@@ -169,8 +168,9 @@ class PolicyResult:
     ``blocked`` (built when read): candidate_id, channel, reason, params (JSON) for every
     (candidate, channel) the touchpoint offers that is not an option.
 
-    ``verdicts`` (built when read): candidate_id, outcome (held|dropped), reason, retry_at
-    (held: the earliest moment it may pass), params (JSON), for candidates with no option.
+    ``verdicts`` (built when read): candidate_id, outcome (Enum held|dropped), reason (Enum of
+    the reason codes), retry_at (held: the earliest moment it may pass), params (JSON), for
+    candidates with no option. Cast outcome and reason to String (or another Enum) as needed.
     """
 
     options: pl.DataFrame
@@ -456,7 +456,7 @@ def options_of(
         {
             "customer_id": customer_ids[row],
             "candidate_id": candidate_ids[row],
-            "channel": take(pl.Series(CHANNEL_ORDER, dtype=pl.Enum(CHANNEL_ORDER)), channel),
+            "channel": pl.Series(channel).cat.to(pl.Enum(CHANNEL_ORDER)),
             "send_at": pl.Series(send_at).cast(pl.Datetime("us", "UTC")),
             "value": run.value[row] * engagement[channel],
             "cost": cost[channel],
@@ -464,8 +464,8 @@ def options_of(
             "promotional": importance == PROMOTIONAL,
             "exempt": importance <= SERVICE,
             "digest": digest_names(digest),
-            "topic": take(pl.Series(run.topic_keys, dtype=pl.Enum(run.topic_keys)), run.topic[row]),
-            "touchpoint": take(pl.Series(names, dtype=pl.Enum(names)), touchpoint[row]),
+            "topic": pl.Series(run.topic[row]).cat.to(pl.Enum(run.topic_keys)),
+            "touchpoint": pl.Series(touchpoint[row]).cat.to(pl.Enum(names)),
         }
     )
 
@@ -500,7 +500,10 @@ def open_cells(open_: Array) -> tuple[Array, Array]:
 
 def digest_names(digest: Array) -> pl.Series:
     periods = FREQUENCIES[1:]
-    return take(pl.Series([None, *periods], dtype=pl.Enum(periods)), digest)  # 0: none
+    codes = pl.Series(np.maximum(digest.astype(np.int8) - 1, 0)).cat.to(pl.Enum(periods))
+    if not (digest == 0).any():
+        return codes
+    return codes.to_frame("d").select(pl.when(pl.Series(digest > 0)).then(pl.col("d")))["d"]
 
 
 __all__ = ["POSTAL", "REQUIRED", "PolicyResult", "apply_policy"]

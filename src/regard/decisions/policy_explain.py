@@ -40,7 +40,9 @@ ISO = "%Y-%m-%dT%H:%M:%S+00:00"
 DAY_FORMAT = "%Y-%m-%d"
 REASON_NAMES = pl.Series([""] + [r.value for r in CODES])
 CHANNEL_NAMES = pl.Series([*CHANNEL_ORDER, None], dtype=pl.String)
-OUTCOMES = pl.Series(["dropped", "held"])
+# The verdicts' outcome and reason as Enums (one byte a row): their physical codes are ours.
+OUTCOME = pl.Enum(["dropped", "held"])
+REASON = pl.Enum(REASON_NAMES.to_list())
 # The facts each reason's params carry beyond topic and channel.
 DETAILS: dict[Reason, tuple[str, ...]] = {
     Reason.PAST_DEADLINE: ("deadline", "held_for"),
@@ -192,8 +194,8 @@ class Explanation:
         frame = pl.DataFrame(
             {
                 "candidate_id": self.candidate_ids[rows],
-                "outcome": take(OUTCOMES, held),
-                "reason": take(REASON_NAMES, code),
+                "outcome": pl.Series(held.view(np.uint8)).cat.to(OUTCOME),
+                "reason": pl.Series(code).cat.to(REASON),
                 "retry_at": _moments(retry),
             }
         )

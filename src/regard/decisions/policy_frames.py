@@ -67,7 +67,29 @@ def instants(series: pl.Series, *, null: int) -> Array:
     if series.dtype.time_zone is None:
         series = series.dt.replace_time_zone("UTC")
     values = series.dt.convert_time_zone("UTC").dt.cast_time_unit("us").to_physical()
-    return values.fill_null(null).to_numpy().astype(np.int64, copy=False)
+    return filled(values, null).astype(np.int64, copy=False)
+
+
+def filled(values: pl.Series, null: int) -> Array:
+    """An integer series as a NumPy array, nulls as ``null``. The values are read in place
+    (through Arrow's buffers when there are nulls) and the nulls filled by NumPy, so no
+    series-sized buffer is allocated on the Polars side."""
+    if values.null_count() == 0:
+        plain: Array = values.to_numpy()
+        return plain
+    array = values.rechunk().to_arrow()
+    validity, data = array.buffers()[:2]
+    size, offset = len(array), array.offset
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    raw = np.frombuffer(data, dtype=dtype, count=offset + size)[offset:]
+    bits = np.frombuffer(validity, dtype=np.uint8)
+    valid = np.unpackbits(bits, count=offset + size, bitorder="little")[offset:].view(bool)
+    wide = dtype  # a type that holds ``null`` as well
+    if not np.iinfo(dtype).min <= null <= np.iinfo(dtype).max:
+        small = dtype.itemsize < 4 and -(1 << 31) <= null < 1 << 31
+        wide = np.dtype(np.int32 if small else np.int64)
+    result: Array = np.where(valid, raw.astype(wide, copy=False), np.array(null, dtype=wide))
+    return result
 
 
 def dictionary(series: pl.Series) -> tuple[Array, tuple[str, ...]]:
@@ -95,7 +117,7 @@ def known_codes(series: pl.Series, names: tuple[str, ...]) -> Array | None:
         physical = series.cast(pl.Enum(names)).to_physical()
     except pl.exceptions.InvalidOperationError:
         return None
-    values: Array = physical.cast(pl.Int32).fill_null(-1).to_numpy()
+    values: Array = filled(physical, -1).astype(np.int32)
     return values
 
 
