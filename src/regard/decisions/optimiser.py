@@ -320,7 +320,12 @@ def _lay_out(
     closed = capped & ((cap_total == 0)[:, None] | ((cap_promotional == 0)[:, None] & promotional))
     for h in range(h_count):
         plane = net[h]
-        plane[(plane <= 0) | closed | (capped & (cap_channel[:, h] == 0)[:, None])] = -np.inf
+        never = plane <= 0
+        never |= closed
+        shut = cap_channel[:, h] == 0
+        if shut.any():
+            never |= capped & shut[:, None]
+        np.copyto(plane, -np.inf, where=never)
     return _Layout(
         channels=channels,
         names=names,
@@ -415,6 +420,14 @@ def _running_count(mask: Array) -> Array:
     for j in range(1, mask.shape[1]):
         np.add(counts[:, j - 1], mask[:, j], out=counts[:, j])
     return counts
+
+
+def _row_max(values: Array) -> Array:
+    """Each row's largest value, column by column."""
+    top: Array = values[:, 0].copy()
+    for j in range(1, values.shape[1]):
+        np.maximum(top, values[:, j], out=top)
+    return top
 
 
 def _row_sum(values: Array) -> Array:
@@ -948,8 +961,8 @@ class _Search:
         layout = self.layout
         total = 0.0
         for h in range(layout.net.shape[0]):
-            total += float(layout.net[h][choice == h].sum(dtype=np.float64))
-        sent = (choice >= 0).any(axis=1)
+            total += float(np.sum(layout.net[h], where=choice == h, dtype=np.float64))
+        sent = _row_max(choice) >= 0
         return total - float(layout.interruption[sent].sum())
 
 
@@ -996,7 +1009,7 @@ def _plan(
     cost = chosen["cost"].cast(pl.Float64).to_numpy()
     reduced = net - prices[channel_of] - per_cost[channel_of] * cost
     chosen = chosen.with_columns(pl.Series("reduced_value", reduced, dtype=pl.Float64))
-    sent = (choice >= 0).any(axis=1)
+    sent = _row_max(choice) >= 0
     value = float(net.sum()) - float(layout.interruption[sent].sum())
     bound = max(bound, value)
     h_count = len(layout.channels)
