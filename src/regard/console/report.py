@@ -26,7 +26,8 @@ def read_report(
     budget: float | None = None,
     by: str = "commitment",
 ) -> MeasurementReport:
-    """The report's sections on the store now; the simulator's from ``report_dir``, if any."""
+    """The report's sections on the store now; the simulator's from ``report_dir``, if any;
+    customer value as stored (never computed on a page load)."""
     return report_from_session(
         session,
         brand=brand,
@@ -34,6 +35,7 @@ def read_report(
         budget=budget,
         by=by,
         simulation=load_simulation(report_dir),
+        compute_values=False,
     )
 
 

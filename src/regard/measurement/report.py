@@ -117,7 +117,7 @@ class MeasurementReport:
     as_of: datetime
     brand: str
     lift: tuple[LiftRow, ...]
-    health: RelationshipHealth | None
+    health: RelationshipHealth
     investment: InvestmentPlan | None
     clv: ClvSummary
     learned_values: pl.DataFrame | None
@@ -181,8 +181,11 @@ def report_from_session(
     budget: float | None = None,
     by: str = "commitment",
     simulation: SimulationSummary | None = None,
+    compute_values: bool = True,
 ) -> MeasurementReport:
-    """The report from an open session (the console's request, or ``build_report``)."""
+    """The report from an open session (the console's request, or ``build_report``). With
+    ``compute_values`` false, customer value is only read as stored, never fitted values
+    computed here (a page load stays quick however many customers there are)."""
     if by not in AXES:
         raise InvalidInput(f"there is no axis {by!r}: choose one of {', '.join(AXES)}")
     if budget is not None and budget <= 0:
@@ -191,7 +194,7 @@ def report_from_session(
     lift = tuple(measure_lift(session, brand=brand, now=as_of))
     health = relationship_health(session, brand=brand, as_of=as_of)
     plan, budget_lines = _plan(session, brand=brand, budget=budget, by=axis)
-    clv = _clv_summary(session, brand=brand, as_of=as_of)
+    clv = _clv_summary(session, brand=brand, as_of=as_of, compute=compute_values)
     stored = report_repository.touchpoint_values(session)
     learned = stored if stored.height else None
     sections = (
@@ -360,23 +363,29 @@ def _percent_line(share: float) -> str:
 # Customer value
 
 
-def _clv_summary(session: Session, *, brand: BrandConfig, as_of: datetime) -> ClvSummary:
+def _no_value(reason: str) -> ClvSummary:
+    return ClvSummary(0, None, None, None, None, None, None, reason=reason)
+
+
+def _clv_summary(
+    session: Session, *, brand: BrandConfig, as_of: datetime, compute: bool
+) -> ClvSummary:
     stored = report_repository.customer_values(session)
     source: Literal["stored", "computed"]
     if stored.height:
         values = stored.select("customer_id", pl.col("expected_value").alias("clv"))
         scored_at: datetime | None = stored["scored_at"].max()  # type: ignore[assignment]
         source = "stored"
+    elif not compute:
+        return _no_value("no values stored yet (regard measure values stores them)")
     else:
         try:
             values = clv_service.expected_values(session, brand=brand, as_of=as_of)
         except (ConfigurationError, InvalidInput) as exc:
-            return ClvSummary(0, None, None, None, None, None, None, reason=exc.message)
+            return _no_value(exc.message)
         scored_at, source = as_of, "computed"
     if values.height == 0:
-        return ClvSummary(
-            0, None, None, None, None, None, None, reason="no customer has bought yet"
-        )
+        return _no_value("no customer has bought yet")
     amounts = values["clv"].fill_null(0.0).sort(descending=True)
     total = float(amounts.sum())
     tenth = max(1, amounts.len() // 10)

@@ -55,6 +55,8 @@ def test_an_analyst_sees_every_section_with_its_charts(
     assert "Conversion lift per touchpoint" in text
     assert "Commitment movement between surveys" in text
     assert "Budget 0.05 for 7 days, by commitment" in text
+    # Customer value is read as stored, never computed on a page load.
+    assert "Customer lifetime value: no values stored yet" in text
     assert stored.headline in text
     assert stored.charts[0].alt in text
     assert "simulated on 2026-11-01 08:30 UTC" in text
