@@ -20,12 +20,20 @@ from regard.store.database import Store, unit_of_work
 from tests.touchpoints.support import brand_with_touchpoints
 
 
-def _row(touchpoint: str, group: str | None, customers: float, lift: float | None) -> LiftRow:
+def _row(
+    touchpoint: str,
+    group: str | None,
+    customers: float,
+    lift: float | None,
+    *,
+    engaged: float | None = None,
+) -> LiftRow:
+    """A lift row; every treated customer engaged unless ``engaged`` says otherwise."""
     revenue = Estimate(lift, lift, lift) if lift is not None else Estimate.none("too little data")
     return LiftRow(
         touchpoint=touchpoint,
         group=group,
-        treated={"customers": customers},
+        treated={"customers": customers, "engaged": customers if engaged is None else engaged},
         control={"customers": customers / 10},
         conversion=Estimate.none("not used"),
         revenue=revenue,
@@ -68,6 +76,22 @@ def test_the_measurement_takes_over_as_customers_accumulate() -> None:
     many = measured_values([_row("newsletter", None, 10_000_000, 0.25)])
     replaced = learned_values(CONFIGURED, many, prior_customers=1_000)
     assert replaced["value"][3] == pytest.approx(0.25, abs=1e-3)
+
+
+def test_the_measured_lift_counts_as_the_value_of_one_engagement() -> None:
+    """The lift is per customer offered the touchpoint, engaged or not; the configured value
+    is per engagement (the engine multiplies it by the engagement chance)."""
+    measured = measured_values(
+        [
+            _row("welcome", None, 2_000, 0.5, engaged=500),  # a quarter engaged
+            _row("newsletter", None, 2_000, 0.5, engaged=0),  # nobody engaged: nothing learned
+        ]
+    )
+
+    assert measured["measured"].to_list() == [pytest.approx(2.0), None]
+    learned = learned_values(CONFIGURED, measured, prior_customers=1_000)
+    newsletter = learned.filter(pl.col("touchpoint") == "newsletter").row(0, named=True)
+    assert (newsletter["weight"], newsletter["value"]) == (0.0, 1.0)
 
 
 def test_prior_strength_must_be_positive() -> None:

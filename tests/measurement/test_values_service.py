@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select
 from regard.config import BrandConfig
 from regard.decisions.inputs import due_candidates, read_inputs
 from regard.decisions.models import Decision, DecisionRun, OutboxMessage
+from regard.delivery.models import MessageFeedback
 from regard.measurement import clv_service, values_repository
 from regard.measurement.models import CustomerValue
 from regard.measurement.options import (
@@ -46,9 +47,10 @@ def _brand(*, clv: bool) -> BrandConfig:
 
 
 def _campaign(store: Store) -> list[int]:
-    """spring_camping decided for 40 treated customers (by email) and 20 held out, all active:
-    half the treated bought 20.0 within the week, two of the control group did. The revenue
-    lift per customer is 20 x 20 / 40 - 2 x 20 / 20 = 8.0 (configured: 1.5 for active)."""
+    """spring_camping decided for 40 treated customers (by email, every one opened) and 20 held
+    out, all active: half the treated bought 20.0 within the week, two of the control group
+    did. The revenue lift per customer is 20 x 20 / 40 - 2 x 20 / 20 = 8.0, and so per
+    engagement (configured: 1.5 for active)."""
     ids = [add_customer(store) for _ in range(TREATED + CONTROL)]
     with unit_of_work(store) as session:
         run = DecisionRun(started_at=DECIDED, status="done")
@@ -85,8 +87,9 @@ def _campaign(store: Store) -> list[int]:
                 .returning(Decision.id)
             ).scalar_one()
             if not control:
-                session.execute(
-                    insert(OutboxMessage).values(
+                outbox = session.execute(
+                    insert(OutboxMessage)
+                    .values(
                         idempotency_key=f"candidate:{customer}:{candidate}:email",
                         decision_id=decision,
                         customer_id=customer,
@@ -97,6 +100,18 @@ def _campaign(store: Store) -> list[int]:
                         send_at=DECIDED,
                         status="sent",
                         created_at=DECIDED,
+                    )
+                    .returning(OutboxMessage.id)
+                ).scalar_one()
+                session.add(
+                    MessageFeedback(
+                        key=f"opened:{outbox}",
+                        outbox_id=outbox,
+                        channel="email",
+                        stream="email",
+                        kind="opened",
+                        occurred_at=DECIDED + timedelta(hours=1),
+                        received_at=DECIDED + timedelta(hours=1),
                     )
                 )
             session.add(

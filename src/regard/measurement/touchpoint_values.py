@@ -3,8 +3,11 @@ value as evidence accumulates.
 
 A touchpoint's configured value per segment (``value = { default = 3.0, "rfm:champions" =
 5.0 }``) is the brand's prior belief of what one message is worth to a customer of that
-segment. The holdouts measure it: the revenue lift per customer (treated minus control,
-``regard.measurement.lift``). The learned value is the credibility-weighted blend
+segment when the customer takes it up: the engine and investment allocation multiply it by the
+channel's engagement chance. The holdouts measure it: the revenue lift per customer (treated
+minus control, ``regard.measurement.lift``) is what the touchpoint earned per customer offered
+it, engaged or not, so divided by the treated customers' engagement rate it is the value of one
+engagement, the configured value's unit. The learned value is the credibility-weighted blend
 
     learned = Z x measured + (1 - Z) x configured,   Z = n / (n + k)
 
@@ -34,6 +37,7 @@ __all__ = [
     "learn_values",
     "learned_values",
     "measured_values",
+    "per_engagement",
 ]
 
 # The configured value counts as the evidence of this many measured customers.
@@ -71,21 +75,34 @@ def configured_values(brand: BrandConfig) -> pl.DataFrame:
 
 
 def measured_values(rows: Sequence[LiftRow], *, segment: str | None = None) -> pl.DataFrame:
-    """The revenue lift of ``lift`` rows as touchpoint, segment, customers (treated) and
-    measured (null without an estimate). Rows without a group are the touchpoint as a whole
-    and stand for ``segment`` (``default`` when not given)."""
+    """The value of one engagement measured by ``lift`` rows, as touchpoint, segment,
+    customers (treated) and measured: the revenue lift per treated customer over the treated
+    customers' engagement rate (null without an estimate, or when no treated customer engaged).
+    Rows without a group are the touchpoint as a whole and stand for ``segment`` (``default``
+    when not given)."""
     return pl.DataFrame(
         [
             {
                 "touchpoint": row.touchpoint,
                 "segment": row.group if row.group is not None else (segment or DEFAULT_SEGMENT),
                 "customers": row.treated.get("customers", 0.0),
-                "measured": row.revenue.difference,
+                "measured": per_engagement(row),
             }
             for row in rows
         ],
         schema=_MEASURED_SCHEMA,
     )
+
+
+def per_engagement(row: LiftRow) -> float | None:
+    """``row``'s revenue lift per treated customer, over the share of treated customers who
+    engaged: what one engagement earned."""
+    lift = row.revenue.difference
+    customers = row.treated.get("customers", 0.0)
+    engaged = row.treated.get("engaged", 0.0)
+    if lift is None or customers <= 0 or engaged <= 0:
+        return None
+    return lift * customers / engaged
 
 
 def learned_values(

@@ -33,6 +33,7 @@ from regard.measurement.touchpoint_values import (
     configured_values,
     learn_values,
     learned_values,
+    measured_values,
 )
 from regard.measurement.values_repository import ALL_CHANNELS, TOUCHPOINT_VALUES_SCHEMA
 
@@ -161,23 +162,12 @@ def channel_values(
         .rename({"channel": "segment"})
         .select("touchpoint", "segment", "configured")
     )
-    measured = pl.DataFrame(
+    measured = measured_values(
         [
-            {
-                "touchpoint": row.touchpoint,
-                "segment": row.group,
-                "customers": row.treated.get("customers", 0.0),
-                "measured": row.revenue.difference,
-            }
+            row
             for row in measure_lift(session, brand=brand, now=now, by="channel")
             if row.group is not None
-        ],
-        schema={
-            "touchpoint": pl.String(),
-            "segment": pl.String(),
-            "customers": pl.Float64(),
-            "measured": pl.Float64(),
-        },
+        ]
     )
     learned = learned_values(configured, measured, prior_customers=prior_customers)
     return learned.select(
