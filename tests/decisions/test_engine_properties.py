@@ -31,7 +31,9 @@ def test_sends_are_allowed_options_within_every_cap(world: dict[str, Any]) -> No
         now=world["now"],
     )
     decisions = result.decisions
-    sent = decisions.filter(pl.col("outcome") == "sent")
+    sent = decisions.filter(pl.col("outcome") == "sent").with_columns(
+        pl.col("channel").cast(pl.String)
+    )
     options = result.policy.options.with_columns(pl.col("channel").cast(pl.String))
 
     # Every candidate ends as exactly one decision.

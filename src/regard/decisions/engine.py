@@ -36,7 +36,8 @@ import polars as pl
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget, Plan, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
-from regard.decisions.policy_options import ContactPolicy
+from regard.decisions.policy_frames import FREQUENCIES
+from regard.decisions.policy_options import CHANNEL_ORDER, ContactPolicy
 from regard.decisions.reasons import Reason
 from regard.measurement.holdouts import NEVER_HELD_OUT, ControlGroups, in_control_group
 
@@ -46,18 +47,23 @@ CHOSEN = "chosen"
 # An outvalued candidate is looked at again in the next run, not before this.
 RETRY_OUTVALUED = timedelta(hours=1)
 
-DECISION_SCHEMA = {
+# Outcome, reason, channel and digest are Enums: a byte per decision, not a string.
+OUTCOMES = pl.Enum(["sent", "held", "dropped"])
+REASONS = pl.Enum([CHOSEN, *(reason.value for reason in Reason)])
+CHANNELS = pl.Enum(CHANNEL_ORDER)
+DIGESTS = pl.Enum(FREQUENCIES[1:])
+DECISION_SCHEMA: dict[str, pl.DataType] = {
     "candidate_id": pl.Int64(),
     "customer_id": pl.Int64(),
     "touchpoint": pl.String(),
-    "outcome": pl.String(),
-    "channel": pl.String(),
+    "outcome": OUTCOMES,
+    "channel": CHANNELS,
     "send_at": pl.Datetime("us", "UTC"),
     "value": pl.Float64(),
-    "reason": pl.String(),
+    "reason": REASONS,
     "params": pl.String(),
     "retry_at": pl.Datetime("us", "UTC"),
-    "digest": pl.String(),
+    "digest": DIGESTS,
 }
 
 
@@ -124,40 +130,56 @@ def _decisions(
     """One decision per candidate, in the candidates' order (``DECISION_SCHEMA``).
 
     Every candidate either has options (then the plan sent one of them, or it was outvalued) or a
-    verdict of the policy. The decided facts are stacked once, verdicts then sends then one row
-    per topic for the outvalued, and each candidate gathers its row by position: no join, and a
-    string column gathered from a few distinct texts shares them.
+    verdict of the policy. What is told of a decision (outcome, reason, params, retry) is stacked
+    once, verdicts then sends then one row per topic for the outvalued; what only a send has
+    (channel, moment, value, digest) comes from the sends and one empty row. Each candidate
+    gathers its rows by position: no join, and a string column gathered from a few distinct texts
+    shares them.
     """
     ids = candidates["candidate_id"].cast(pl.Int64).to_numpy()
     place = _Places(ids)
     chosen = plan.chosen if plan is not None else options.head(0)
     topics, topic_code = _topics(options)
     verdict_count, sent_count = verdicts.height, chosen.height
-    row = np.full(ids.size, -1, dtype=np.int64)
+    # Row numbers as Polars indexes them (UInt32), so gathering takes them as they are.
+    index = np.uint32 if verdict_count + sent_count + len(topics) < (1 << 32) - 1 else np.uint64
+    none = np.iinfo(index).max  # no row: a candidate the policy neither passed nor stopped
+    row = np.full(ids.size, none, dtype=index)
     # Candidates with options start outvalued (the row of their topic) ...
     option_ids = options["candidate_id"].cast(pl.Int64).to_numpy()
     row[place.of(option_ids)] = verdict_count + sent_count + topic_code
+    del option_ids, topic_code
     # ... unless the plan sent one of their options.
-    row[place.of(chosen["candidate_id"].cast(pl.Int64).to_numpy())] = np.arange(
-        verdict_count, verdict_count + sent_count
-    )
-    row[place.of(verdicts["candidate_id"].cast(pl.Int64).to_numpy())] = np.arange(verdict_count)
-    stacked = pl.concat(
+    sent_at = place.of(chosen["candidate_id"].cast(pl.Int64).to_numpy())
+    row[sent_at] = np.arange(verdict_count, verdict_count + sent_count, dtype=index)
+    verdict_ids = verdicts["candidate_id"].cast(pl.Int64).to_numpy()
+    row[place.of(verdict_ids)] = np.arange(verdict_count, dtype=index)
+    send = np.full(ids.size, sent_count, dtype=index)
+    send[sent_at] = np.arange(sent_count, dtype=index)
+    del place, sent_at, verdict_ids
+    sends = _sent_rows(chosen)
+    told = pl.concat(
         [
             _verdict_rows(verdicts),
-            _sent_rows(chosen),
+            sends.select(_TOLD),
             _outvalued_rows(topics, now=now),
         ],
         how="vertical",
         rechunk=True,
     )
-    decided = row >= 0
+    facts = pl.concat(
+        [sends.select(list(_NULLS)), pl.DataFrame(schema=_NULLS).clear(1)], how="vertical"
+    ).rechunk()
+    del sends
+    decided = row != none
     if not decided.all():  # not expected: a candidate the policy neither passed nor stopped
-        candidates, row = candidates.filter(pl.Series(decided)), row[decided]
+        keep = pl.Series(decided)
+        candidates, row, send = candidates.filter(keep), row[decided], send[decided]
     return (
         candidates.select("candidate_id", "customer_id", "touchpoint")
         .cast({"candidate_id": pl.Int64, "customer_id": pl.Int64, "touchpoint": pl.String})
-        .hstack(stacked.gather(row))
+        .hstack(told.gather(row))
+        .hstack(facts.gather(send))
         .select(list(DECISION_SCHEMA))
     )
 
@@ -175,7 +197,7 @@ class _Places:
         self.order: Array | None = None
         if span <= 4 * ids.size + 1024:
             self.table = np.full(span, -1, dtype=np.int64 if ids.size >= 1 << 31 else np.int32)
-            self.table[ids - self.low] = np.arange(ids.size)
+            self.table[ids - self.low] = np.arange(ids.size, dtype=self.table.dtype)
         else:
             if ids.size > 1 and not bool(np.all(ids[1:] > ids[:-1])):
                 self.order = np.argsort(ids, kind="stable")
@@ -201,36 +223,31 @@ def _topics(options: pl.DataFrame) -> tuple[list[str], Array]:
     return names, topic.to_physical().cast(pl.Int64).to_numpy()
 
 
-_NULLS = {
-    "channel": pl.String(),
-    "send_at": pl.Datetime("us", "UTC"),
-    "value": pl.Float64(),
-    "digest": pl.String(),
-}
-_STACKED = [c for c in DECISION_SCHEMA if c not in ("candidate_id", "customer_id", "touchpoint")]
+_NULLS = {name: DECISION_SCHEMA[name] for name in ("channel", "send_at", "value", "digest")}
+_TOLD = ["outcome", "reason", "params", "retry_at"]
 
 
 def _verdict_rows(verdicts: pl.DataFrame) -> pl.DataFrame:
     return verdicts.select(
-        *(pl.lit(None, dtype=dtype).alias(name) for name, dtype in _NULLS.items()),
-        pl.col("outcome").cast(pl.String),
-        pl.col("reason").cast(pl.String),
+        pl.col("outcome").cast(OUTCOMES),
+        pl.col("reason").cast(REASONS),
         pl.col("params").cast(pl.String),
         pl.col("retry_at").cast(pl.Datetime("us", "UTC")),
-    ).select(_STACKED)
+    )
 
 
 def _sent_rows(chosen: pl.DataFrame) -> pl.DataFrame:
     channel = pl.col("channel").cast(pl.String)
     return chosen.select(
-        channel.alias("channel"),
+        channel.cast(CHANNELS).alias("channel"),
         pl.col("send_at").cast(pl.Datetime("us", "UTC")),
         pl.col("value").cast(pl.Float64),
         (pl.col("digest") if "digest" in chosen.columns else pl.lit(None))
         .cast(pl.String)
+        .cast(DIGESTS)
         .alias("digest"),
-        pl.lit("sent").alias("outcome"),
-        pl.lit(CHOSEN).alias("reason"),
+        pl.lit("sent", dtype=OUTCOMES).alias("outcome"),
+        pl.lit(CHOSEN, dtype=REASONS).alias("reason"),
         pl.concat_str(
             pl.lit('{"channel": "'),
             channel,
@@ -241,24 +258,21 @@ def _sent_rows(chosen: pl.DataFrame) -> pl.DataFrame:
             pl.lit("}"),
         ).alias("params"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
-    ).select(_STACKED)
+    )
 
 
 def _outvalued_rows(topics: list[str], *, now: datetime) -> pl.DataFrame:
     """One row per topic: held, to be looked at again in the next run."""
     return pl.DataFrame(
         {
-            **{
-                name: pl.Series([None] * len(topics), dtype=dtype) for name, dtype in _NULLS.items()
-            },
-            "outcome": ["held"] * len(topics),
-            "reason": [Reason.OUTVALUED.value] * len(topics),
+            "outcome": pl.Series(["held"] * len(topics), dtype=OUTCOMES),
+            "reason": pl.Series([Reason.OUTVALUED.value] * len(topics), dtype=REASONS),
             "params": [json.dumps({"topic": topic}) for topic in topics],
             "retry_at": pl.Series(
                 [now + RETRY_OUTVALUED] * len(topics), dtype=pl.Datetime("us", "UTC")
             ),
         }
-    ).select(_STACKED)
+    )
 
 
 def _hold_out(
@@ -278,16 +292,16 @@ def _hold_out(
         "candidate_id",
         "customer_id",
         "touchpoint",
-        pl.lit("held").alias("outcome"),
-        pl.lit(None, dtype=pl.String).alias("channel"),
+        pl.lit("held", dtype=OUTCOMES).alias("outcome"),
+        pl.lit(None, dtype=CHANNELS).alias("channel"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
         pl.lit(None, dtype=pl.Float64).alias("value"),
-        pl.lit(Reason.CONTROL_GROUP.value).alias("reason"),
+        pl.lit(Reason.CONTROL_GROUP.value, dtype=REASONS).alias("reason"),
         pl.concat_str(pl.lit('{"touchpoint": "'), pl.col("touchpoint"), pl.lit('"}')).alias(
             "params"
         ),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
-        pl.lit(None, dtype=pl.String).alias("digest"),
+        pl.lit(None, dtype=DIGESTS).alias("digest"),
     )
     return replace(inputs, candidates=candidates.filter(~mask)), held.match_to_schema(
         DECISION_SCHEMA

@@ -153,8 +153,8 @@ def _removed(session: Session, due: Any, brand: BrandConfig) -> pl.DataFrame:
         {"candidate_id": pl.Int64(), "customer_id": pl.Int64(), "touchpoint": pl.String()},
     )
     return gone.with_columns(
-        pl.lit("dropped").alias("outcome"),
-        pl.lit(Reason.TOUCHPOINT_REMOVED.value).alias("reason"),
+        pl.lit("dropped", dtype=engine.OUTCOMES).alias("outcome"),
+        pl.lit(Reason.TOUCHPOINT_REMOVED.value, dtype=engine.REASONS).alias("reason"),
         pl.format('{{"touchpoint": "{}"}}', "touchpoint").alias("params"),
     ).match_to_schema(engine.DECISION_SCHEMA, missing_columns="insert")
 
@@ -207,6 +207,7 @@ def _write(
     touchpoints, channels, _ = catalogue_frames(brand)
     sends = (
         decisions.filter(pl.col("outcome") == "sent")
+        .with_columns(pl.col("channel").cast(pl.String))
         .join(touchpoints.select("touchpoint", "topic"), on="touchpoint", how="left")
         .join(channels, on=["touchpoint", "channel"], how="left")
         .sort("candidate_id")
