@@ -85,7 +85,9 @@ from regard.decisions.policy_frames import (
     known_codes,
     lookup,
     require,
+    small_pages,
     sorted_by,
+    with_nulls,
 )
 from regard.decisions.policy_history import (
     Facts,
@@ -179,11 +181,13 @@ class PolicyResult:
 
     @cached_property
     def blocked(self) -> pl.DataFrame:
-        return self._explain.blocked()
+        with small_pages():
+            return self._explain.blocked()
 
     @cached_property
     def verdicts(self) -> pl.DataFrame:
-        return self._explain.verdicts()
+        with small_pages():
+            return self._explain.verdicts()
 
 
 def apply_policy(
@@ -200,6 +204,34 @@ def apply_policy(
     now: datetime,
 ) -> PolicyResult:
     """Apply every rule of the contact policy; see the module docstring for the frames."""
+    with small_pages():
+        return _apply_policy(
+            candidates=candidates,
+            touchpoint_channels=touchpoint_channels,
+            topics=topics,
+            customers=customers,
+            frequencies=frequencies,
+            consents=consents,
+            suppressions=suppressions,
+            history=history,
+            policy=policy,
+            now=now,
+        )
+
+
+def _apply_policy(
+    *,
+    candidates: pl.DataFrame,
+    touchpoint_channels: pl.DataFrame,
+    topics: pl.DataFrame,
+    customers: pl.DataFrame,
+    frequencies: pl.DataFrame,
+    consents: pl.DataFrame,
+    suppressions: pl.DataFrame,
+    history: pl.DataFrame,
+    policy: ContactPolicy,
+    now: datetime,
+) -> PolicyResult:
     for name, frame in (
         ("candidates", candidates),
         ("touchpoint_channels", touchpoint_channels),
@@ -315,6 +347,8 @@ def apply_policy(
     for h in range(H):
         column = stopped[h]
         column[~offered[h]] = NOT_OFFERED
+        if not offered[h].any():
+            continue  # no candidate may use the channel: nothing for its rules to stop
         for channel_rule in CHANNEL_RULES:
             first(column, *channel_rule(run, h))
         for stop in suppression(run, h):
@@ -500,10 +534,8 @@ def open_cells(open_: Array) -> tuple[Array, Array]:
 
 def digest_names(digest: Array) -> pl.Series:
     periods = FREQUENCIES[1:]
-    codes = pl.Series(np.maximum(digest.astype(np.int8) - 1, 0)).cat.to(pl.Enum(periods))
-    if not (digest == 0).any():
-        return codes
-    return codes.to_frame("d").select(pl.when(pl.Series(digest > 0)).then(pl.col("d")))["d"]
+    code = np.maximum(digest.astype(np.int8) - 1, 0).view(np.uint8)
+    return with_nulls(code, digest > 0, pl.UInt8()).cat.to(pl.Enum(periods))
 
 
 __all__ = ["POSTAL", "REQUIRED", "PolicyResult", "apply_policy"]

@@ -29,6 +29,7 @@ from regard.decisions.policy_frames import (
     Array,
     groups,
     take,
+    with_nulls,
 )
 from regard.decisions.policy_history import Facts, Room
 from regard.decisions.policy_options import CHANNEL_ORDER, IMPORTANCE_ORDER, ContactPolicy
@@ -81,8 +82,7 @@ def _moments(values: Array) -> pl.Series:
     """Microseconds as UTC datetimes to the second (as written in params); NEVER as null."""
     known = (values != LONG_AGO) & (values != NEVER)
     seconds = np.where(known, values // US * US, 0)
-    moments = pl.Series("retry_at", seconds).cast(pl.Datetime("us", "UTC"))
-    return moments.to_frame().select(pl.when(pl.Series(known)).then(pl.col("retry_at")))["retry_at"]
+    return with_nulls(seconds, known, pl.Datetime("us", "UTC")).alias("retry_at")
 
 
 @dataclass

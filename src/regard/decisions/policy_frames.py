@@ -8,6 +8,8 @@ over run heads (the candidates come sorted by customer).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +52,26 @@ PERIOD_US = np.array(
 # A dense lookup table is used while it has at most this many slots per looked-up row.
 DENSE_FACTOR = 4
 DENSE_FLOOR = 1 << 24
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """Big NumPy arrays in ordinary 4 KB pages for a while, then NumPy's setting back.
+
+    NumPy asks the kernel for transparent huge pages for big arrays (madvise). On this VM the
+    kernel zeroes and compacts those on first touch at a cost above the small-page faults they
+    save: apply_policy at 40M options took 3.9 s of system time with them and 1.2 s without
+    (user time the same). Process-wide, the same is NUMPY_MADVISE_HUGEPAGE=0."""
+    core = getattr(np, "_core", None)
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    before = setter(False)
+    try:
+        yield
+    finally:
+        setter(before)
 
 
 def require(name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
@@ -192,7 +214,8 @@ def groups(columns: list[Array]) -> tuple[Array, Array]:
         low = int(value.min())
         width = int(value.max()) - low + 1
         if span * width >= 1 << 62:
-            _, key = np.unique(key, return_inverse=True)
+            _first, compact = dense_groups(key - int(key.min()), span)
+            key = compact.astype(np.int64)
             span = int(key.max()) + 1
         key = key * width + (value - low)
         span *= width
@@ -200,18 +223,45 @@ def groups(columns: list[Array]) -> tuple[Array, Array]:
 
 
 def dense_groups(key: Array, span: int) -> tuple[Array, Array]:
-    """Groups of equal non-negative keys below ``span``: a representative row of each (the
-    first for np.unique, any row otherwise), and each row's group, in key order."""
+    """Groups of equal non-negative keys below ``span``: the first row of each, and each row's
+    group, in key order."""
     if span <= max(DENSE_FACTOR * key.size, DENSE_FLOOR):
-        present = np.zeros(span, dtype=np.int64)
-        present[key] = 1
-        number = np.cumsum(present) - 1
+        present = np.zeros(span, dtype=bool)
+        present[key] = True
+        number = np.cumsum(present, dtype=np.int32 if span < 1 << 31 else np.int64)
+        del present
+        np.subtract(number, 1, out=number)
         group = number[key]
         first = np.empty(int(number[-1]) + 1 if span else 0, dtype=np.int64)
+        del number
         first[group[::-1]] = np.arange(key.size - 1, -1, -1)
         return first, group
-    _, first, group = np.unique(key, return_index=True, return_inverse=True)
-    return first, group.ravel()
+    # A stable sort (np.unique hashes, slowly for millions of distinct keys).
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    heads = np.empty(key.size, dtype=bool)
+    heads[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=heads[1:])
+    del ordered
+    group = np.empty(key.size, dtype=np.int64)
+    group[order] = np.cumsum(heads) - 1
+    return order[heads], group
+
+
+def with_nulls(values: Array, valid: Array, dtype: pl.DataType) -> pl.Series:
+    """``values`` as a series of ``dtype`` (of the same physical width), null where not
+    ``valid``: NumPy's buffers are handed over through Arrow, so Polars copies nothing."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    bits = np.packbits(valid, bitorder="little")
+    arrow = pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype),
+        values.size,
+        [pa.py_buffer(bits), pa.py_buffer(values)],
+    )
+    series = pl.Series(arrow)
+    return series if series.dtype == dtype else series.cast(dtype)
 
 
 INDEX = np.uint32 if pl.get_index_type() == pl.UInt32 else np.uint64
