@@ -63,3 +63,33 @@ def test_sends_are_allowed_options_within_every_cap(world: dict[str, Any]) -> No
         for channel in CHANNELS:
             cap = room.get(f"cap_{channel}")
             assert cap is None or mine.filter(pl.col("channel") == channel).height <= cap
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_decisions_follow_the_candidates_whatever_their_ids_and_order(
+    world: dict[str, Any],
+) -> None:
+    frames = world_frames(world)
+    budgets = {"sms": ChannelBudget(capacity=1)}
+    plain = decide(
+        EngineInputs(**frames), policy=world["policy"], budgets=budgets, now=world["now"]
+    )
+    # Far-apart ids (as after years of runs) in another row order: the same decisions, one per
+    # candidate, in the order the candidates came.
+    spread = frames["candidates"].with_columns(
+        (pl.col("candidate_id") * 1_000_003 + 7).alias("candidate_id")
+    )
+    spread = spread.reverse()
+    moved = decide(
+        EngineInputs(**{**frames, "candidates": spread}),
+        policy=world["policy"],
+        budgets=budgets,
+        now=world["now"],
+    )
+    assert moved.decisions["candidate_id"].to_list() == spread["candidate_id"].to_list()
+    back = moved.decisions.with_columns((pl.col("candidate_id") - 7) // 1_000_003)
+    assert back.sort("candidate_id").equals(plain.decisions.sort("candidate_id"))
+    assert (
+        plain.decisions["candidate_id"].to_list() == frames["candidates"]["candidate_id"].to_list()
+    )
