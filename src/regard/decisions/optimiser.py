@@ -400,7 +400,7 @@ def _solve(layout: _Layout, prices: Array, budget_prices: Array) -> _Pass:
 
     if np.any(interruption > 0):
         send = value > interruption
-        choice[~send] = -1
+        np.copyto(choice, -1, where=~send[:, None])
         value = np.where(send, value - interruption, 0.0)
     return _Pass(choice=choice, value=value, conflicted=conflicted)
 
@@ -457,7 +457,7 @@ def _best_channel(layout: _Layout, prices: Array, budget_prices: Array) -> tuple
     for h in range(1, layout.net.shape[0]):
         reduced = _reduced(layout, prices, budget_prices, h)
         better = reduced > best
-        channel[better] = h
+        np.copyto(channel, h, where=better)
         np.maximum(best, reduced, out=best)
         del reduced, better
     return best, channel
