@@ -406,7 +406,6 @@ def _apply_policy(
         reason=reason,
         retry=retry,
         stopped=stopped,
-        open_=open_,
         facts=facts,
         rooms=rooms,
     )

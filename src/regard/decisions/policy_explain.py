@@ -96,13 +96,14 @@ class Explanation:
     reason: Array
     retry: Array
     stopped: Array  # (H, m)
-    open_: Array  # (H, m)
     facts: Facts
     rooms: list[Room]
 
     def blocked(self) -> pl.DataFrame:
         offered = self.stopped != NOT_OFFERED
-        cells = np.flatnonzero((offered & ~self.open_).T)
+        open_ = (self.stopped == 0) & (self.reason == 0)[None, :]
+        cells = np.flatnonzero((offered & ~open_).T)
+        del open_
         del offered
         row = (cells // H).astype(np.int32)
         channel = (cells % H).astype(np.int8)
@@ -127,7 +128,13 @@ class Explanation:
 
     def verdicts(self) -> pl.DataFrame:
         run = self.run
-        rows = np.flatnonzero(~self.open_.any(axis=0))
+        # Candidates with no open channel: stopped as a whole, or on every channel.
+        closed = self.stopped[0] != 0
+        for h in range(1, H):
+            closed &= self.stopped[h] != 0
+        closed |= self.reason != 0
+        rows = np.flatnonzero(closed)
+        del closed
         own = self.reason[rows]
         stopped = self.stopped[:, rows]
         offered = stopped != NOT_OFFERED
