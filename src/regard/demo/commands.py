@@ -270,8 +270,9 @@ def _finish(
         "sent; preview a campaign with the marketer's.",
         "",
         f"[bold]Measurement report[/]: {report_path}",
-        f"  In the console: {base}/admin/report (regard report writes it again; regard measure "
-        "lift prints the lift alone).",
+        f"  In the console: {base}/admin/report. The lift alone, and the report written again:",
+        f"    {_demo_env(directory)} .venv/bin/regard measure lift",
+        f"    {_demo_env(directory)} .venv/bin/regard report",
     ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
@@ -583,11 +584,7 @@ def _preference_lines(store: Store, email: str, base: str, directory: Path) -> l
     if found is None:
         return []
     center, unsubscribe, customer_id = found
-    settings = loading.demo_settings(directory)
-    env = (
-        f"REGARD_DATABASE_URL={settings.database_url} "
-        f"REGARD_BRAND_CONFIG={settings.brand_config.resolve()}"
-    )
+    env = _demo_env(directory)
     return [
         f"  This customer's preference center (a signed link, valid "
         f"{store.brand.preferences.link_days} days):",
@@ -599,3 +596,12 @@ def _preference_lines(store: Store, email: str, base: str, directory: Path) -> l
         f"    {env} .venv/bin/regard consent proof {customer_id}",
         f"    {env} .venv/bin/regard consent verify",
     ]
+
+
+def _demo_env(directory: Path) -> str:
+    """The environment that points ``regard`` commands at the demo's database and brand."""
+    settings = loading.demo_settings(directory)
+    return (
+        f"REGARD_DATABASE_URL={settings.database_url} "
+        f"REGARD_BRAND_CONFIG={settings.brand_config.resolve()}"
+    )
