@@ -213,14 +213,17 @@ class _Places:
         return found if self.order is None else self.order[found]
 
 
-def _topics(options: pl.DataFrame) -> tuple[list[str], Array]:
-    """The topics of the options and each option's topic as a number."""
+def _topics(options: pl.DataFrame) -> tuple[list[str | None], Array]:
+    """The topics of the options (None last: no topic) and each option's topic as a number."""
     topic = options["topic"]
     if not isinstance(topic.dtype, pl.Enum):
         topic = topic.cast(pl.String)
         topic = topic.cast(pl.Enum(topic.unique().sort().drop_nulls().to_list()))
-    names = topic.dtype.categories.to_list() if isinstance(topic.dtype, pl.Enum) else []
-    return names, topic.to_physical().cast(pl.Int64).to_numpy()
+    names: list[str | None] = (
+        list(topic.dtype.categories.to_list()) if isinstance(topic.dtype, pl.Enum) else []
+    )
+    code = topic.to_physical().cast(pl.Int64).fill_null(len(names)).to_numpy()
+    return [*names, None], code
 
 
 _NULLS = {name: DECISION_SCHEMA[name] for name in ("channel", "send_at", "value", "digest")}
@@ -261,7 +264,7 @@ def _sent_rows(chosen: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _outvalued_rows(topics: list[str], *, now: datetime) -> pl.DataFrame:
+def _outvalued_rows(topics: list[str | None], *, now: datetime) -> pl.DataFrame:
     """One row per topic: held, to be looked at again in the next run."""
     return pl.DataFrame(
         {
