@@ -59,7 +59,10 @@ class Sent:
 def history_of(history: pl.DataFrame, ids: Array, topics: tuple[str, ...], now: int) -> Sent:
     at = instants(history["sent_at"], null=NEVER)
     customer, known = index(ids, history["customer_id"].cast(pl.Int64).to_numpy())
-    rows = np.flatnonzero(known & (at <= now))
+    counted = known & (at <= now)
+    # Every row counts in the usual case: then nothing needs gathering.
+    rows = slice(None) if counted.all() else np.flatnonzero(counted)
+    del counted
     topic = codes(history["topic"], topics, "topic", strict=False)[rows]
     channel = codes(history["channel"], CHANNEL_ORDER, "channel", strict=False)[rows]
     importance = codes(history["importance"], IMPORTANCE_ORDER, "importance", strict=False)[rows]
@@ -69,7 +72,9 @@ def history_of(history: pl.DataFrame, ids: Array, topics: tuple[str, ...], now: 
     # end (a message not yet known to be engaged with, or not marketing, breaks no run). Sends
     # are ordered by time, then by their order in the frame.
     t_count = max(len(topics), 1)
-    on_topic = np.flatnonzero(topic >= 0)
+    known_topic = topic >= 0
+    on_topic = slice(None) if known_topic.all() else np.flatnonzero(known_topic)
+    del known_topic
     key = customer[on_topic] * t_count + topic[on_topic]
     ok = engaged[on_topic] | (importance[on_topic] < RELATIONSHIP)
     when = at[on_topic]

@@ -54,6 +54,7 @@ class Run:
     ids: Array  # (n,) customer ids, sorted
     topic_keys: tuple[str, ...]
     cell: Array | None = None  # (m,) (customer, topic) as one int (negative: unknown topic)
+    lapsed: Array | None = None  # rows whose implied consent lapsed; see lapsed_rows()
     gaps: Array | None = None  # (topics + 1, 2) us: the minimum gap by (topic, marketing)
     overall: Array | None = None  # (n,) the customer's overall frequency
 
@@ -64,10 +65,24 @@ class Run:
     def state(self, channel: int) -> Array:
         return (self.consent >> (3 * channel)) & 3
 
-    def implied(self, channel: int) -> Array:
-        state = self.state(channel)
-        flagged = ((self.consent >> (3 * channel + 2)) & 1).astype(bool)
-        return np.where(state == OPTED_IN, flagged, self.basis == LEGITIMATE_INTEREST)
+    def implied(self, channel: int, rows: Array | None = None) -> Array:
+        """Whether the basis on the channel is implied, for every candidate or at ``rows``."""
+        consent = self.consent if rows is None else self.consent[rows]
+        basis = self.basis if rows is None else self.basis[rows]
+        state = (consent >> (3 * channel)) & 3
+        flagged = ((consent >> (3 * channel + 2)) & 1).astype(bool)
+        implied: Array = np.where(state == OPTED_IN, flagged, basis == LEGITIMATE_INTEREST)
+        return implied
+
+    def lapsed_rows(self) -> Array:
+        """Candidates whose customer's implied consent has lapsed (found once per run)."""
+        if self.lapsed is None:
+            lapsed_customers = self.implied_until < self.now
+            if lapsed_customers.any():
+                self.lapsed = np.flatnonzero(lapsed_customers[self.customer])
+            else:
+                self.lapsed = np.zeros(0, dtype=np.int64)
+        return self.lapsed
 
     def gap(self, rows: Array) -> Array:
         """The minimum gap (us) of the candidates at ``rows``; 0: none."""
@@ -171,10 +186,12 @@ def consent_needed(run: Run, channel: int) -> Stop:
 def implied_consent_expiry(run: Run, channel: int) -> Stop:
     """Implied consent (legitimate interest from a purchase) lapses where the region says so,
     e.g. CASL's two years after the last purchase."""
-    lapsed_customers = run.implied_until < run.now
-    if not lapsed_customers.any():
+    rows = run.lapsed_rows()
+    if not rows.size:
         return NOTHING, Reason.IMPLIED_CONSENT_EXPIRED
-    return run.implied(channel) & lapsed_customers[run.customer], Reason.IMPLIED_CONSENT_EXPIRED
+    stop = np.zeros(run.m, dtype=bool)
+    stop[rows] = run.implied(channel, rows)
+    return stop, Reason.IMPLIED_CONSENT_EXPIRED
 
 
 def reachable(run: Run, channel: int) -> Stop:
