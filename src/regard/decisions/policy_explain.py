@@ -136,43 +136,42 @@ class Explanation:
         rows = np.flatnonzero(closed)
         del closed
         own = self.reason[rows]
-        stopped = self.stopped[:, rows]
-        offered = stopped != NOT_OFFERED
-        channel_drop = offered & (stopped != 0) & ~HELD_CODES[stopped]
-        any_offered = offered[0].copy()
-        every_dropped = channel_drop[0] | ~offered[0]
-        for h in range(1, H):
-            any_offered |= offered[h]
-            every_dropped &= channel_drop[h] | ~offered[h]
-        all_dropped = any_offered & every_dropped
-        del any_offered, every_dropped
-        # The strongest channel drop: the lowest code (rules are numbered in order), first
-        # channel on ties; one channel at a time, as rows of (H, rows) reduce slowly down axis 0.
+        # One channel at a time (rows of (H, rows) reduce slowly down axis 0): whether any
+        # channel is offered and every offered one dropped; the strongest channel drop (the
+        # lowest code, as rules are numbered in order; first channel on ties); and for a
+        # channel-wide hold (a channel cap) the earliest channel to open.
+        any_offered = np.zeros(rows.size, dtype=bool)
+        every_dropped = np.ones(rows.size, dtype=bool)
         drop_code = np.full(rows.size, 254, dtype=np.uint8)
         drop_channel = np.zeros(rows.size, dtype=np.int8)
-        for h in range(H):
-            lower = channel_drop[h] & (stopped[h] < drop_code)
-            np.putmask(drop_code, lower, stopped[h])
-            np.putmask(drop_channel, lower, h)
-        del channel_drop
-        # A channel-wide hold (a channel cap): the earliest channel to open.
-        channel_held = offered & (stopped != 0) & HELD_CODES[stopped]
         held_at = np.full(rows.size, NEVER, dtype=np.int64)
         held_channel = np.zeros(rows.size, dtype=np.int8)
-        if channel_held.any():
-            who = run.customer[rows]
-            for h in range(H):
-                if not channel_held[h].any():
-                    continue
-                opens = np.full(rows.size, NEVER, dtype=np.int64)
-                number = self.facts.channel_cap[h, who]
-                for i, room in enumerate(self.rooms):
-                    hit = channel_held[h] & (number == i)
-                    opens[hit] = room.opens[who[hit]]
-                earlier = opens < held_at
-                np.putmask(held_at, earlier, opens)
-                np.putmask(held_channel, earlier, h)
-        del channel_held, stopped, offered
+        who = run.customer[rows]
+        for h in range(H):
+            stopped = self.stopped[h][rows]
+            offered = stopped != NOT_OFFERED
+            any_offered |= offered
+            stop_held = HELD_CODES[stopped]
+            channel_drop = offered & (stopped != 0) & ~stop_held
+            every_dropped &= channel_drop | ~offered
+            lower = channel_drop & (stopped < drop_code)
+            np.putmask(drop_code, lower, stopped)
+            np.putmask(drop_channel, lower, h)
+            del lower, channel_drop
+            channel_held = offered & (stopped != 0) & stop_held
+            del stopped, offered, stop_held
+            if not channel_held.any():
+                continue
+            opens = np.full(rows.size, NEVER, dtype=np.int64)
+            number = self.facts.channel_cap[h, who]
+            for i, room in enumerate(self.rooms):
+                hit = channel_held & (number == i)
+                opens[hit] = room.opens[who[hit]]
+            earlier = opens < held_at
+            np.putmask(held_at, earlier, opens)
+            np.putmask(held_channel, earlier, h)
+        all_dropped = any_offered & every_dropped
+        del any_offered, every_dropped, who
 
         own_drop = (own != 0) & ~HELD_CODES[own]
         code = np.where(
