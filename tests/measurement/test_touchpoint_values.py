@@ -27,9 +27,16 @@ def _row(
     lift: float | None,
     *,
     engaged: float | None = None,
+    error: float = 0.0,
 ) -> LiftRow:
-    """A lift row; every treated customer engaged unless ``engaged`` says otherwise."""
-    revenue = Estimate(lift, lift, lift) if lift is not None else Estimate.none("too little data")
+    """A lift row; every treated customer engaged unless ``engaged`` says otherwise; a 95%
+    interval of ``error`` standard errors either side."""
+    half = 1.959964 * error
+    revenue = (
+        Estimate(lift, lift - half, lift + half)
+        if lift is not None
+        else Estimate.none("too little data")
+    )
     return LiftRow(
         touchpoint=touchpoint,
         group=group,
@@ -92,6 +99,51 @@ def test_the_measured_lift_counts_as_the_value_of_one_engagement() -> None:
     learned = learned_values(CONFIGURED, measured, prior_customers=1_000)
     newsletter = learned.filter(pl.col("touchpoint") == "newsletter").row(0, named=True)
     assert (newsletter["weight"], newsletter["value"]) == (0.0, 1.0)
+
+
+def test_by_default_a_measurement_weighs_as_much_as_its_precision_earns() -> None:
+    configured = pl.DataFrame(
+        {
+            "touchpoint": ["newsletter", "review_request", "win_back", "welcome"],
+            "segment": ["default"] * 4,
+            "configured": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    measured = measured_values(
+        [
+            _row("newsletter", None, 8_000, 9.0, error=0.5),  # misjudged, measured precisely
+            _row("review_request", None, 1_000, -9.0, error=30.0),  # a noisy loss
+            _row("win_back", None, 4_000, 5.0, error=1.0),
+        ]
+    )
+
+    learned = {
+        r["touchpoint"]: r for r in learned_values(configured, measured).iter_rows(named=True)
+    }
+
+    # The precise measurement takes over; the noisy one barely moves the configured value.
+    assert learned["newsletter"]["weight"] > 0.99
+    assert learned["newsletter"]["value"] == pytest.approx(9.0, abs=0.05)
+    assert learned["review_request"]["weight"] < 0.2
+    assert learned["review_request"]["value"] > -1.0
+    assert learned["newsletter"]["weight"] > learned["win_back"]["weight"]
+    assert learned["review_request"]["weight"] < learned["win_back"]["weight"]
+    # Never measured: the configured value, whatever the others taught.
+    assert (learned["welcome"]["weight"], learned["welcome"]["value"]) == (0.0, 1.0)
+
+
+def test_measurements_that_agree_with_the_configured_values_leave_them_be() -> None:
+    measured = measured_values(
+        [
+            _row("welcome", None, 3_000, 3.4, error=1.0),  # within its noise of 3.0
+            _row("newsletter", None, 3_000, 0.2, error=2.0),  # within its noise of 1.0
+        ]
+    )
+
+    learned = learned_values(CONFIGURED, measured)
+
+    assert learned["weight"].to_list() == [0.0] * CONFIGURED.height
+    assert learned["value"].to_list() == CONFIGURED["configured"].to_list()
 
 
 def test_prior_strength_must_be_positive() -> None:

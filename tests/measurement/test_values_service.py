@@ -141,7 +141,7 @@ def _rows(table: pl.DataFrame) -> dict[tuple[str, str, str], dict[str, object]]:
 def test_few_customers_shrink_toward_the_configured_value(store: Store) -> None:
     _campaign(store)
     with unit_of_work(store) as session:
-        refresh = refresh_values(session, brand=_brand(clv=False), as_of=NOW)
+        refresh = refresh_values(session, brand=_brand(clv=False), as_of=NOW, prior_customers=1_000)
         stored = values_repository.touchpoint_values(session)
         scored = session.scalar(select(func.count()).select_from(CustomerValue))
     assert refresh.customers_scored == 0

@@ -476,8 +476,9 @@ def _value_section(clv: ClvSummary, learned: pl.DataFrame | None) -> ReportSecti
                 )
             )
         lines.append(
-            "Learned touchpoint values blend the measured revenue lift with the configured "
-            "value, weighted by how many treated customers measured it."
+            "Learned touchpoint values blend the measured value of one engagement with the "
+            "configured value, weighted by how precise the measurement is: a noisy one barely "
+            "moves the configured value."
         )
         tables.append(ReportTable("Touchpoint values: configured, measured, learned", tuple(rows)))
     return ReportSection("value", "Customer value", tuple(lines), tuple(tables), tuple(charts))

@@ -9,19 +9,26 @@ minus control, ``regard.measurement.lift``) is what the touchpoint earned per cu
 it, engaged or not, so divided by the treated customers' engagement rate it is the value of one
 engagement, the configured value's unit. The learned value is the credibility-weighted blend
 
-    learned = Z x measured + (1 - Z) x configured,   Z = n / (n + k)
+    learned = Z x measured + (1 - Z) x configured,   Z = tau^2 / (tau^2 + se^2)
 
-with n the treated customers measured and k (``prior_customers``) how many customers' worth
-of evidence the configured value counts as (Buhlmann credibility: k is the ratio of the
-noise in one customer's outcome to the spread of true values). With no estimate (too little
-data, no control group) Z is 0 and the configured value stands; with many customers the
-measurement replaces it.
+with se the measurement's standard error (from its interval) and tau^2 how far true values
+stray from the configured ones: the squared gap between measured and configured values over
+every pair measured, less the part of it their noise explains, averaged by precision (the
+method of moments of empirical Bayes; Buhlmann credibility with the noise measured rather
+than assumed). A precise measurement of a touchpoint the brand misjudged takes over; a noisy
+one (revenue is skewed: one large order moves a small group's mean) barely moves the
+configured value, whatever its sign; and where the measurements agree with the configured
+values within their noise, tau^2 is 0 and the configured values stand. With no estimate (too
+little data, no control group) Z is 0. ``prior_customers`` (k) replaces all this with the
+fixed weight Z = n / (n + k), n the treated customers measured: the configured value counts
+as k customers' evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from statistics import NormalDist
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -30,7 +37,6 @@ from regard.config import BrandConfig
 from regard.measurement.lift import LiftRow, measure_lift
 
 __all__ = [
-    "DEFAULT_PRIOR_CUSTOMERS",
     "DEFAULT_SEGMENT",
     "LEARNED_SCHEMA",
     "configured_values",
@@ -38,10 +44,9 @@ __all__ = [
     "learned_values",
     "measured_values",
     "per_engagement",
+    "true_spread",
 ]
 
-# The configured value counts as the evidence of this many measured customers.
-DEFAULT_PRIOR_CUSTOMERS = 1_000.0
 # The key of a touchpoint's value for customers in none of its listed segments.
 DEFAULT_SEGMENT = "default"
 
@@ -50,7 +55,10 @@ _MEASURED_SCHEMA = {
     "segment": pl.String(),
     "customers": pl.Float64(),
     "measured": pl.Float64(),
+    "error": pl.Float64(),
 }
+# Keeps an exact measurement (no error at all) from dividing by zero.
+_TINY = 1e-12
 LEARNED_SCHEMA = {
     "touchpoint": pl.String(),
     "segment": pl.String(),
@@ -74,19 +82,24 @@ def configured_values(brand: BrandConfig) -> pl.DataFrame:
     )
 
 
-def measured_values(rows: Sequence[LiftRow], *, segment: str | None = None) -> pl.DataFrame:
+def measured_values(
+    rows: Sequence[LiftRow], *, segment: str | None = None, confidence: float = 0.95
+) -> pl.DataFrame:
     """The value of one engagement measured by ``lift`` rows, as touchpoint, segment,
-    customers (treated) and measured: the revenue lift per treated customer over the treated
-    customers' engagement rate (null without an estimate, or when no treated customer engaged).
-    Rows without a group are the touchpoint as a whole and stand for ``segment`` (``default``
-    when not given)."""
+    customers (treated), measured and error: the revenue lift per treated customer over the
+    treated customers' engagement rate, and its standard error read off the interval (at
+    ``confidence``), both null without an estimate or when no treated customer engaged. Rows
+    without a group are the touchpoint as a whole and stand for ``segment`` (``default`` when
+    not given)."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     return pl.DataFrame(
         [
             {
                 "touchpoint": row.touchpoint,
                 "segment": row.group if row.group is not None else (segment or DEFAULT_SEGMENT),
                 "customers": row.treated.get("customers", 0.0),
-                "measured": per_engagement(row),
+                "measured": per_engagement(row, row.revenue.difference),
+                "error": per_engagement(row, _standard_error(row, z)),
             }
             for row in rows
         ],
@@ -94,39 +107,54 @@ def measured_values(rows: Sequence[LiftRow], *, segment: str | None = None) -> p
     )
 
 
-def per_engagement(row: LiftRow) -> float | None:
-    """``row``'s revenue lift per treated customer, over the share of treated customers who
-    engaged: what one engagement earned."""
-    lift = row.revenue.difference
+def _standard_error(row: LiftRow, z: float) -> float | None:
+    low, high = row.revenue.low, row.revenue.high
+    return None if low is None or high is None else (high - low) / (2 * z)
+
+
+def per_engagement(row: LiftRow, amount: float | None) -> float | None:
+    """``amount`` per treated customer of ``row`` (its revenue lift, or that lift's error) over
+    the share of treated customers who engaged: per engagement."""
     customers = row.treated.get("customers", 0.0)
     engaged = row.treated.get("engaged", 0.0)
-    if lift is None or customers <= 0 or engaged <= 0:
+    if amount is None or customers <= 0 or engaged <= 0:
         return None
-    return lift * customers / engaged
+    return amount * customers / engaged
 
 
 def learned_values(
     configured: pl.DataFrame,
     measured: pl.DataFrame,
     *,
-    prior_customers: float = DEFAULT_PRIOR_CUSTOMERS,
+    prior_customers: float | None = None,
 ) -> pl.DataFrame:
     """Each configured (touchpoint, segment) value blended with its measurement (see the
     module docstring); one row per configured pair, in its order (``LEARNED_SCHEMA``).
     Measurements of pairs the brand did not configure are left out: the engine values only
     the segments a touchpoint lists."""
-    if prior_customers <= 0:
+    if prior_customers is not None and prior_customers <= 0:
         raise ValueError("prior_customers must be positive")
     joined = configured.join(
         measured.select(_MEASURED_SCHEMA.keys()),
         on=["touchpoint", "segment"],
         how="left",
         maintain_order="left",
+    ).with_columns(
+        pl.when(pl.col("error").is_null())
+        .then(None)
+        .otherwise(pl.col("measured"))
+        .alias("measured")
     )
-    evidence = pl.when(pl.col("measured").is_not_null()).then(pl.col("customers")).otherwise(0.0)
-    weight = (evidence / (evidence + prior_customers)).alias("weight")
+    known = pl.col("measured").is_not_null()
+    if prior_customers is not None:
+        evidence = pl.when(known).then(pl.col("customers")).otherwise(0.0)
+        weight = evidence / (evidence + prior_customers)
+    else:
+        spread = true_spread(joined.filter(known))
+        variance = pl.col("error") ** 2
+        weight = pl.when(known & (spread > 0)).then(spread / (spread + variance)).otherwise(0.0)
     return (
-        joined.with_columns(pl.col("customers").fill_null(0.0), weight)
+        joined.with_columns(pl.col("customers").fill_null(0.0), weight.alias("weight"))
         .with_columns(
             (
                 pl.col("weight") * pl.col("measured").fill_null(0.0)
@@ -138,12 +166,26 @@ def learned_values(
     )
 
 
+def true_spread(measured: pl.DataFrame) -> float:
+    """tau^2: the variance of true values around the configured ones, by the method of
+    moments over the pairs of ``measured`` (configured, measured, error): the squared gap
+    less the squared error, averaged with each pair weighted by its precision (1 / error^2,
+    so a noisy pair says little), never below 0."""
+    if measured.is_empty():
+        return 0.0
+    variance = pl.col("error") ** 2
+    precision = 1.0 / (variance + _TINY)
+    excess = (pl.col("measured") - pl.col("configured")) ** 2 - variance
+    found = measured.select(((precision * excess).sum() / precision.sum()).alias("spread")).item()
+    return max(float(found), 0.0) if found is not None else 0.0
+
+
 def learn_values(
     session: Session,
     *,
     brand: BrandConfig,
     now: datetime,
-    prior_customers: float = DEFAULT_PRIOR_CUSTOMERS,
+    prior_customers: float | None = None,
 ) -> pl.DataFrame:
     """The learned value of every configured (touchpoint, segment) from the holdouts in the
     store at ``now``: per segment from the lift by segment, ``default`` from each touchpoint's
@@ -155,5 +197,11 @@ def learn_values(
         if row.group is not None
     ]
     overall = measure_lift(session, brand=brand, now=now)
-    measured = pl.concat([measured_values(by_segment), measured_values(overall)])
+    confidence = brand.measurement.outcome.confidence
+    measured = pl.concat(
+        [
+            measured_values(by_segment, confidence=confidence),
+            measured_values(overall, confidence=confidence),
+        ]
+    )
     return learned_values(configured_values(brand), measured, prior_customers=prior_customers)

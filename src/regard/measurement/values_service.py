@@ -28,7 +28,6 @@ from regard.config import BrandConfig
 from regard.measurement import clv_service, values_repository
 from regard.measurement.lift import measure_lift
 from regard.measurement.touchpoint_values import (
-    DEFAULT_PRIOR_CUSTOMERS,
     DEFAULT_SEGMENT,
     configured_values,
     learn_values,
@@ -81,11 +80,12 @@ def refresh_values(
     *,
     brand: BrandConfig,
     as_of: datetime,
-    prior_customers: float = DEFAULT_PRIOR_CUSTOMERS,
+    prior_customers: float | None = None,
 ) -> ValuesRefresh:
     """Value every customer and learn every touchpoint's value from the store at ``as_of``, and
-    store both in place of the previous ones. ``prior_customers`` is how many measured
-    customers' worth of evidence a configured value counts as (``touchpoint_values``)."""
+    store both in place of the previous ones. ``prior_customers``, when given, fixes how many
+    measured customers' worth of evidence a configured value counts as; by default each
+    measurement's weight follows from its noise (``touchpoint_values``)."""
     # Everything is read and computed before anything is written: the writes come last, close
     # to the commit.
     scored = _customer_values(session, brand=brand, as_of=as_of)
@@ -143,7 +143,7 @@ def channel_values(
     *,
     brand: BrandConfig,
     now: datetime,
-    prior_customers: float = DEFAULT_PRIOR_CUSTOMERS,
+    prior_customers: float | None = None,
 ) -> pl.DataFrame:
     """Each touchpoint's ``default`` value on each channel it offers, blended with the revenue
     lift of the customers sent it on that channel (``TOUCHPOINT_VALUES_SCHEMA``)."""
@@ -167,7 +167,8 @@ def channel_values(
             row
             for row in measure_lift(session, brand=brand, now=now, by="channel")
             if row.group is not None
-        ]
+        ],
+        confidence=brand.measurement.outcome.confidence,
     )
     learned = learned_values(configured, measured, prior_customers=prior_customers)
     return learned.select(
