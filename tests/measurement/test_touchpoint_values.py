@@ -132,6 +132,32 @@ def test_by_default_a_measurement_weighs_as_much_as_its_precision_earns() -> Non
     assert (learned["welcome"]["weight"], learned["welcome"]["value"]) == (0.0, 1.0)
 
 
+def test_a_measurement_unsure_of_its_sign_never_turns_a_value_negative() -> None:
+    configured = pl.DataFrame(
+        {
+            "touchpoint": ["newsletter", "restock_reminder", "review_request"],
+            "segment": ["default"] * 3,
+            "configured": [1.0, 2.0, 1.0],
+        }
+    )
+    measured = measured_values(
+        [
+            _row("newsletter", None, 8_000, 40.0, error=1.0),  # misjudged: teaches a wide spread
+            _row("restock_reminder", None, 900, -30.0, error=20.0),  # interval holds zero
+            _row("review_request", None, 9_000, -30.0, error=2.0),  # a sure loss
+        ]
+    )
+
+    learned = {
+        r["touchpoint"]: r for r in learned_values(configured, measured).iter_rows(named=True)
+    }
+
+    assert learned["restock_reminder"]["weight"] > 0.5
+    assert learned["restock_reminder"]["value"] == 0.0
+    assert learned["review_request"]["value"] < -25.0
+    assert learned["newsletter"]["value"] == pytest.approx(40.0, abs=0.1)
+
+
 def test_measurements_that_agree_with_the_configured_values_leave_them_be() -> None:
     measured = measured_values(
         [

@@ -127,11 +127,16 @@ def learned_values(
     measured: pl.DataFrame,
     *,
     prior_customers: float | None = None,
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
     """Each configured (touchpoint, segment) value blended with its measurement (see the
     module docstring); one row per configured pair, in its order (``LEARNED_SCHEMA``).
     Measurements of pairs the brand did not configure are left out: the engine values only
-    the segments a touchpoint lists."""
+    the segments a touchpoint lists.
+
+    A blend never crosses zero on a measurement whose interval (at ``confidence``) holds
+    zero: a touchpoint the brand values is not learned to lose money, nor one it gives no
+    value learned to earn some, until the measurement is sure of the sign. It stops at 0."""
     if prior_customers is not None and prior_customers <= 0:
         raise ValueError("prior_customers must be positive")
     joined = configured.join(
@@ -153,14 +158,15 @@ def learned_values(
         spread = true_spread(joined.filter(known))
         variance = pl.col("error") ** 2
         weight = pl.when(known & (spread > 0)).then(spread / (spread + variance)).otherwise(0.0)
+    blend = pl.col("weight") * pl.col("measured").fill_null(0.0) + (
+        1.0 - pl.col("weight")
+    ) * pl.col("configured")
+    margin = NormalDist().inv_cdf(0.5 + confidence / 2) * pl.col("error")
+    unsure = (pl.col("measured") - margin <= 0) & (pl.col("measured") + margin >= 0)
+    crosses = (blend * pl.col("configured") < 0) | ((pl.col("configured") == 0) & (blend != 0))
     return (
         joined.with_columns(pl.col("customers").fill_null(0.0), weight.alias("weight"))
-        .with_columns(
-            (
-                pl.col("weight") * pl.col("measured").fill_null(0.0)
-                + (1.0 - pl.col("weight")) * pl.col("configured")
-            ).alias("value")
-        )
+        .with_columns(pl.when(known & unsure & crosses).then(0.0).otherwise(blend).alias("value"))
         .select(LEARNED_SCHEMA.keys())
         .match_to_schema(LEARNED_SCHEMA)
     )
@@ -204,4 +210,9 @@ def learn_values(
             measured_values(overall, confidence=confidence),
         ]
     )
-    return learned_values(configured_values(brand), measured, prior_customers=prior_customers)
+    return learned_values(
+        configured_values(brand),
+        measured,
+        prior_customers=prior_customers,
+        confidence=confidence,
+    )

@@ -170,7 +170,12 @@ def channel_values(
         ],
         confidence=brand.measurement.outcome.confidence,
     )
-    learned = learned_values(configured, measured, prior_customers=prior_customers)
+    learned = learned_values(
+        configured,
+        measured,
+        prior_customers=prior_customers,
+        confidence=brand.measurement.outcome.confidence,
+    )
     return learned.select(
         "touchpoint",
         pl.lit(DEFAULT_SEGMENT).alias("segment"),
