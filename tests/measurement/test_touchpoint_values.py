@@ -135,16 +135,19 @@ def test_by_default_a_measurement_weighs_as_much_as_its_precision_earns() -> Non
 def test_a_measurement_unsure_of_its_sign_never_turns_a_value_negative() -> None:
     configured = pl.DataFrame(
         {
-            "touchpoint": ["newsletter", "restock_reminder", "review_request"],
-            "segment": ["default"] * 3,
-            "configured": [1.0, 2.0, 1.0],
+            "touchpoint": ["newsletter", "restock_reminder", "review_request", "post_help"],
+            "segment": ["default"] * 4,
+            "configured": [1.0, 2.0, 1.0, 1.0],
         }
     )
     measured = measured_values(
         [
             _row("newsletter", None, 8_000, 40.0, error=1.0),  # misjudged: teaches a wide spread
-            _row("restock_reminder", None, 900, -30.0, error=20.0),  # interval holds zero
+            # -30 +- 30.4: below the configured 2.0, but not surely below zero.
+            _row("restock_reminder", None, 900, -30.0, error=15.5),
             _row("review_request", None, 9_000, -30.0, error=2.0),  # a sure loss
+            # -30 +- 39: the configured 1.0 inside the interval; nothing contradicts it.
+            _row("post_help", None, 900, -30.0, error=20.0),
         ]
     )
 
@@ -156,6 +159,7 @@ def test_a_measurement_unsure_of_its_sign_never_turns_a_value_negative() -> None
     assert learned["restock_reminder"]["value"] == 0.0
     assert learned["review_request"]["value"] < -25.0
     assert learned["newsletter"]["value"] == pytest.approx(40.0, abs=0.1)
+    assert (learned["post_help"]["weight"], learned["post_help"]["value"]) == (0.0, 1.0)
 
 
 def test_measurements_that_agree_with_the_configured_values_leave_them_be() -> None:

@@ -134,9 +134,11 @@ def learned_values(
     Measurements of pairs the brand did not configure are left out: the engine values only
     the segments a touchpoint lists.
 
-    A blend never crosses zero on a measurement whose interval (at ``confidence``) holds
-    zero: a touchpoint the brand values is not learned to lose money, nor one it gives no
-    value learned to earn some, until the measurement is sure of the sign. It stops at 0."""
+    A measurement whose interval (at ``confidence``) holds the configured value does not
+    contradict the brand: it leaves the value be (weight 0). And a blend never crosses zero on
+    a measurement whose interval holds zero: a touchpoint the brand values is not learned to
+    lose money, nor one it gives no value learned to earn some, until the measurement is sure
+    of the sign. It stops at 0."""
     if prior_customers is not None and prior_customers <= 0:
         raise ValueError("prior_customers must be positive")
     joined = configured.join(
@@ -150,19 +152,21 @@ def learned_values(
         .otherwise(pl.col("measured"))
         .alias("measured")
     )
-    known = pl.col("measured").is_not_null()
+    margin = NormalDist().inv_cdf(0.5 + confidence / 2) * pl.col("error")
+    low, high = pl.col("measured") - margin, pl.col("measured") + margin
+    agrees = (low <= pl.col("configured")) & (pl.col("configured") <= high)
+    known = pl.col("measured").is_not_null() & ~agrees.fill_null(False)
     if prior_customers is not None:
         evidence = pl.when(known).then(pl.col("customers")).otherwise(0.0)
         weight = evidence / (evidence + prior_customers)
     else:
-        spread = true_spread(joined.filter(known))
+        spread = true_spread(joined.filter(pl.col("measured").is_not_null()))
         variance = pl.col("error") ** 2
         weight = pl.when(known & (spread > 0)).then(spread / (spread + variance)).otherwise(0.0)
     blend = pl.col("weight") * pl.col("measured").fill_null(0.0) + (
         1.0 - pl.col("weight")
     ) * pl.col("configured")
-    margin = NormalDist().inv_cdf(0.5 + confidence / 2) * pl.col("error")
-    unsure = (pl.col("measured") - margin <= 0) & (pl.col("measured") + margin >= 0)
+    unsure = (low <= 0) & (high >= 0)
     crosses = (blend * pl.col("configured") < 0) | ((pl.col("configured") == 0) & (blend != 0))
     return (
         joined.with_columns(pl.col("customers").fill_null(0.0), weight.alias("weight"))
