@@ -84,6 +84,7 @@ from regard.decisions.policy_frames import (
     instants,
     known_codes,
     lookup,
+    overwrite,
     require,
     small_pages,
     sorted_by,
@@ -346,13 +347,17 @@ def _apply_policy(
     stopped = np.zeros((H, m), dtype=np.uint8)
     for h in range(H):
         column = stopped[h]
-        column[~offered[h]] = NOT_OFFERED
         if not offered[h].any():
-            continue  # no candidate may use the channel: nothing for its rules to stop
-        for channel_rule in CHANNEL_RULES:
-            first(column, *channel_rule(run, h))
-        for stop in suppression(run, h):
-            first(column, *stop)
+            column[:] = NOT_OFFERED  # no candidate may use the channel: nothing to check
+            continue
+        # The first stop in order gives a row its reason: the stops are written from the last
+        # to the first, each over the ones after it (a pass less per rule than keeping the
+        # first), and "not offered" over them all.
+        for stop in reversed(suppression(run, h)):
+            overwrite(column, *stop)
+        for channel_rule in reversed(CHANNEL_RULES):
+            overwrite(column, *channel_rule(run, h))
+        np.putmask(column, ~offered[h], NOT_OFFERED)
 
     clock = clock_of(customers, regions, policy, now_us)
     facts = Facts(m=m, n=n)

@@ -310,6 +310,16 @@ def sorted_by(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     return frame if ok.all() else frame.sort(list(columns))
 
 
+def overwrite(column: Array, where: Array, why: Reason) -> None:
+    """Record ``why`` where a row is stopped, over any reason it had (stops written from the
+    last to the first leave each row its first)."""
+    if where.ndim == 0:
+        if where:
+            column[:] = CODE[why]
+        return
+    np.putmask(column, where, CODE[why])
+
+
 def first(column: Array, where: Array, why: Reason) -> None:
     """Record ``why`` where a row is stopped and has no earlier reason."""
     if where.ndim == 0:
