@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from regard.decisions.inputs import IMPORTANCES, catalogue_enums
 from regard.decisions.policy import apply_policy
 from regard.decisions.policy_options import ContactPolicy
 
@@ -74,7 +75,22 @@ def _at(us: Any) -> pl.Series:
     return pl.Series(np.asarray(us, dtype=np.int64)).cast(pl.Datetime("us", "UTC"))
 
 
+def _coded(values: tuple[str, ...], dtype: pl.Enum, picked: Any) -> pl.Series:
+    """``values[picked]`` as ``dtype``, gathered as codes: no string per row on the way."""
+    position = np.array([dtype.categories.to_list().index(v) for v in values], dtype=np.uint8)
+    return pl.Series(position[np.asarray(picked)]).cat.to(dtype)
+
+
+def _categorical(values: Any) -> pl.Series:
+    return pl.Series(values).cast(pl.Categorical)
+
+
 def build(customers: int, candidates: int, seed: int) -> dict[str, pl.DataFrame]:
+    """Seeded frames with the dtypes ``regard.decisions.inputs.read_inputs`` delivers: Enums of
+    the catalogue for the candidates' touchpoint, topic and importance, Categoricals for the
+    customers' other texts."""
+    touchpoint_names = tuple(f"tp-{t}" for t in TOPICS)
+    touchpoint_enum, topic_enum = catalogue_enums(touchpoint_names, TOPICS)
     rng = np.random.default_rng(seed)
     n, k = customers, candidates
     ids = np.arange(1, n + 1, dtype=np.int64)
@@ -85,8 +101,8 @@ def build(customers: int, candidates: int, seed: int) -> dict[str, pl.DataFrame]
     customer_frame = pl.DataFrame(
         {
             "customer_id": ids,
-            "time_zone": pl.Series(np.array(ZONES)[zone]).set(pl.Series(unknown), None),
-            "region": np.array(REGIONS)[zone],
+            "time_zone": _categorical(np.array(ZONES)[zone]).set(pl.Series(unknown), None),
+            "region": _categorical(np.array(REGIONS)[zone]),
             "quiet_start": pl.Series(np.where(quiet, 21 * 60, 0), dtype=pl.Int16).set(
                 pl.Series(~quiet), None
             ),
@@ -127,16 +143,18 @@ def build(customers: int, candidates: int, seed: int) -> dict[str, pl.DataFrame]
         {
             "candidate_id": np.arange(1, m + 1, dtype=np.int64),
             "customer_id": np.repeat(ids, k),
-            "touchpoint": pl.Series([f"tp-{t}" for t in TOPICS]).gather(topic),
-            "topic": pl.Series(TOPICS).gather(topic),
-            "importance": pl.Series(TOPIC_IMPORTANCE).gather(topic),
+            "touchpoint": _coded(touchpoint_names, touchpoint_enum, topic),
             "triggered_at": _at(np.full(m, NOW_US)),
             "deadline_at": _at(np.full(m, NOW_US + 2 * DAY_US)).set(pl.Series(~deadline), None),
+            "channel_mask": pl.Series([None] * m, dtype=pl.UInt8),
+            "topic": _coded(TOPICS, topic_enum, topic),
             "asks_response": rng.random(m) < 0.1,
+            "importance": _coded(TOPIC_IMPORTANCE, IMPORTANCES, topic),
             "value": rng.gamma(2.0, 1.0, m),
             "relevance": rng.random(m),
         }
     )
+    del topic
     topic_frame = pl.DataFrame(
         {"topic": TOPICS, "importance": TOPIC_IMPORTANCE, "basis": TOPIC_BASIS}
     )
@@ -145,21 +163,27 @@ def build(customers: int, candidates: int, seed: int) -> dict[str, pl.DataFrame]
     consents = pl.DataFrame(
         {
             "customer_id": np.repeat(ids, 2),
-            "topic": pl.Series(TOPICS).gather(rng.choice([3, 4, 5], consent_rows)),
-            "channel": pl.Series(["email", "sms"]).gather(np.tile([0, 1], n)),
-            "state": pl.Series(["opted-in", "opted-out"]).gather(
+            "topic": pl.Series(TOPICS, dtype=pl.Categorical).gather(
+                rng.choice([3, 4, 5], consent_rows)
+            ),
+            "channel": pl.Series(["email", "sms"], dtype=pl.Categorical).gather(np.tile([0, 1], n)),
+            "state": pl.Series(["opted-in", "opted-out"], dtype=pl.Categorical).gather(
                 (rng.random(consent_rows) < 0.1).astype(np.int64)
             ),
-            "legal_basis": ["consent"] * consent_rows,
-            "occurred_at": [NOW - timedelta(days=30)] * consent_rows,
+            "legal_basis": pl.Series(["consent"], dtype=pl.Categorical).gather(
+                np.zeros(consent_rows, dtype=np.int64)
+            ),
+            "occurred_at": _at(np.full(consent_rows, NOW_US - 30 * DAY_US)),
         }
     )
     suppressed = rng.choice(ids, n // 100, replace=False)
     suppressions = pl.DataFrame(
         {
             "customer_id": np.sort(suppressed),
-            "channel": pl.Series(["email", "sms"]).gather(rng.integers(0, 2, suppressed.size)),
-            "reason": pl.Series(["hard-bounce", "complaint"]).gather(
+            "channel": pl.Series(["email", "sms"], dtype=pl.Categorical).gather(
+                rng.integers(0, 2, suppressed.size)
+            ),
+            "reason": pl.Series(["hard-bounce", "complaint"], dtype=pl.Categorical).gather(
                 rng.integers(0, 2, suppressed.size)
             ),
             "at": [NOW - timedelta(days=3)] * suppressed.size,
@@ -181,10 +205,10 @@ def build(customers: int, candidates: int, seed: int) -> dict[str, pl.DataFrame]
         {
             "customer_id": np.repeat(ids, 3),
             "candidate_id": np.arange(h, dtype=np.int64),
-            "touchpoint": pl.Series([f"tp-{t}" for t in TOPICS]).gather(sent_topic),
-            "topic": pl.Series(TOPICS).gather(sent_topic),
-            "channel": pl.Series(CHANNELS[:3]).gather(rng.integers(0, 3, h)),
-            "importance": pl.Series(TOPIC_IMPORTANCE).gather(sent_topic),
+            "touchpoint": pl.Series(touchpoint_names, dtype=pl.Categorical).gather(sent_topic),
+            "topic": pl.Series(TOPICS, dtype=pl.Categorical).gather(sent_topic),
+            "channel": pl.Series(CHANNELS[:3], dtype=pl.Categorical).gather(rng.integers(0, 3, h)),
+            "importance": _coded(TOPIC_IMPORTANCE, IMPORTANCES, sent_topic),
             "sent_at": _at(NOW_US - rng.integers(1, 30 * 24 * 60, h) * 60_000_000),
             "engaged": rng.random(h) < 0.3,
         }

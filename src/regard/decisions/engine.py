@@ -294,15 +294,15 @@ def _hold_out(
     held = candidates.filter(mask).select(
         "candidate_id",
         "customer_id",
-        "touchpoint",
+        pl.col("touchpoint").cast(pl.String),
         pl.lit("held", dtype=OUTCOMES).alias("outcome"),
         pl.lit(None, dtype=CHANNELS).alias("channel"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),
         pl.lit(None, dtype=pl.Float64).alias("value"),
         pl.lit(Reason.CONTROL_GROUP.value, dtype=REASONS).alias("reason"),
-        pl.concat_str(pl.lit('{"touchpoint": "'), pl.col("touchpoint"), pl.lit('"}')).alias(
-            "params"
-        ),
+        pl.concat_str(
+            pl.lit('{"touchpoint": "'), pl.col("touchpoint").cast(pl.String), pl.lit('"}')
+        ).alias("params"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("retry_at"),
         pl.lit(None, dtype=DIGESTS).alias("digest"),
     )

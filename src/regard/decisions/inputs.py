@@ -30,6 +30,7 @@ per frame, joined on the candidates in the database, never one customer at a tim
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session
 from regard.config import BrandConfig
 from regard.customers.models import Customer, Event, Identity
 from regard.decisions.models import Decision, OutboxMessage
-from regard.decisions.policy_options import CHANNEL_ORDER
+from regard.decisions.policy_options import CHANNEL_ORDER, IMPORTANCE_ORDER
 from regard.delivery import feedback_repository
 from regard.measurement import values_repository
 from regard.preferences.models import ConsentState, PreferenceProfile, PushDevice
@@ -58,6 +59,9 @@ NOT_THEIR_INTEREST = 0.1
 # A customer's value factor: their expected value over the base's mean, kept within this range.
 CLV_FACTOR_RANGE = (0.5, 2.0)
 _TIMESTAMP = pl.Datetime("us", "UTC")
+# The engine's frames carry a code per row, not a string: an Enum where the catalogue knows
+# every value (a byte per row), else a Categorical (four), never a text per candidate.
+IMPORTANCES = pl.Enum(IMPORTANCE_ORDER)
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -85,6 +89,20 @@ class EngineInputs:
             "suppressions": self.suppressions,
             "history": self.history,
         }
+
+
+def catalogue_enums(touchpoints: Iterable[str], topics: Iterable[str]) -> tuple[pl.Enum, pl.Enum]:
+    """The Enums of a catalogue's touchpoint names and topic keys (each sorted, distinct):
+    the dtypes of ``touchpoint`` and ``topic`` in the candidates of ``read_inputs``."""
+    return pl.Enum(sorted(set(touchpoints))), pl.Enum(sorted(set(topics)))
+
+
+def brand_enums(brand: BrandConfig) -> tuple[pl.Enum, pl.Enum]:
+    """``catalogue_enums`` of the brand's touchpoints and of every topic it names."""
+    return catalogue_enums(
+        (tp.name for tp in brand.touchpoints),
+        [*(t.key for t in brand.topics), *(tp.topic for tp in brand.touchpoints)],
+    )
 
 
 def catalogue_frames(brand: BrandConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -163,8 +181,11 @@ def read_inputs(
         .pipe(_with_value, session=session, brand=brand, who=who)
     )
     settings = _settings(session, who)
+    touchpoint_enum, topic_enum = brand_enums(brand)
     return EngineInputs(
-        candidates=candidates.pipe(_with_relevance, settings=settings),
+        candidates=candidates.pipe(_with_relevance, settings=settings).cast(
+            {"touchpoint": touchpoint_enum, "topic": topic_enum, "importance": IMPORTANCES}
+        ),
         touchpoint_channels=channels.select("touchpoint", "channel"),
         topics=topics,
         **_customer_frames(session, brand=brand, now=now, who=who, settings=settings),
@@ -191,13 +212,13 @@ def read_customer_inputs(
 _CANDIDATES_SCHEMA = {
     "candidate_id": pl.Int64(),
     "customer_id": pl.Int64(),
-    "touchpoint": pl.String(),
+    "touchpoint": pl.Categorical(),
     "triggered_at": _TIMESTAMP,
     "deadline_at": _TIMESTAMP,
     "channel_mask": pl.UInt8(),
-    "topic": pl.String(),
+    "topic": pl.Categorical(),
     "asks_response": pl.Boolean(),
-    "importance": pl.String(),
+    "importance": IMPORTANCES,
     "value": pl.Float64(),
     "relevance": pl.Float64(),
 }
@@ -212,7 +233,7 @@ def _customer_frames(
     settings: dict[int, dict[str, Any]],
 ) -> dict[str, pl.DataFrame]:
     """customers, frequencies, consents, suppressions and history of the customers ``who``."""
-    return {
+    frames = {
         "customers": _customers(session, brand=brand, who=who, settings=settings),
         "frequencies": _frequencies(settings),
         "consents": fetch_frame(
@@ -248,6 +269,26 @@ def _customer_frames(
             session, brand=brand, who=who, since=now - timedelta(HISTORY_DAYS), now=now
         ),
     }
+    return {name: frame.cast(_CODED.get(name, {})) for name, frame in frames.items()}
+
+
+# Texts of the customers' frames that the store holds as free strings: Categoricals.
+_CODED: dict[str, dict[Any, pl.DataType]] = {
+    "customers": {"time_zone": pl.Categorical(), "region": pl.Categorical()},
+    "consents": {
+        "topic": pl.Categorical(),
+        "channel": pl.Categorical(),
+        "state": pl.Categorical(),
+        "legal_basis": pl.Categorical(),
+    },
+    "suppressions": {"channel": pl.Categorical(), "reason": pl.Categorical()},
+    "history": {
+        "touchpoint": pl.Categorical(),
+        "topic": pl.Categorical(),
+        "channel": pl.Categorical(),
+        "importance": IMPORTANCES,
+    },
+}
 
 
 def _with_channel_mask(candidates: pl.DataFrame) -> pl.DataFrame:
