@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from regard.decisions.policy_frames import small_pages
 from regard.errors import InvalidInput
 
 Array = npt.NDArray[Any]
@@ -162,6 +163,18 @@ def optimise(
     Stops when the certified gap is at most ``tolerance`` or after ``max_iterations`` passes over
     all customers. The same input always gives the same plan.
     """
+    # Ordinary pages, as in the policy: huge pages cost more to fault in here than they save.
+    with small_pages():
+        return _optimise(options, customers, budgets, tolerance, max_iterations)
+
+
+def _optimise(
+    options: pl.DataFrame,
+    customers: pl.DataFrame,
+    budgets: Mapping[str, ChannelBudget],
+    tolerance: float,
+    max_iterations: int,
+) -> Plan:
     layout = _lay_out(options, customers, budgets)
     h_count = len(layout.channels)
     capacity = np.full(h_count, np.inf)
