@@ -813,3 +813,75 @@ def test_a_customer_without_ledger_entries_goes_by_the_topics_basis() -> None:
     result = run([candidate(1, "orders"), candidate(2, "offers")])
     assert sends(result) == [(1, "email", NOW), (1, "sms", NOW)]
     assert verdicts(result) == [(2, "dropped", "no-consent", None)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Input types
+
+
+@pytest.mark.parametrize("kind", ["categorical", "enum"])
+def test_categorical_and_enum_inputs_decide_exactly_as_their_text(kind: str) -> None:
+    customers = [
+        customer(1),
+        customer(
+            2, region="CA", time_zone="America/Toronto", last_purchase_at=NOW - timedelta(days=800)
+        ),
+        customer(3, region=None, time_zone=None),
+        customer(4, region="US", time_zone="Mars/Olympus"),
+    ]
+    candidates = [
+        candidate(1, "orders"),
+        candidate(2, "offers", customer_id=2),
+        candidate(3, "news", customer_id=2),
+        candidate(4, "raffle", customer_id=3, importance="promotional"),
+        candidate(5, "events", customer_id=3, relevance=0.9),
+        candidate(6, "account", customer_id=4),
+        candidate(7, "offers", customer_id=1),
+    ]
+    pairs = [
+        (t, ch)
+        for t in ("account", "orders", "offers", "news", "events")
+        for ch in ("email", "sms")
+    ]
+    given = frames(
+        candidates,
+        pairs=[*pairs, ("raffle", "push")],
+        customers=customers,
+        frequencies=[{"customer_id": 1, "topic": "offers", "frequency": "weekly"}],
+        consents=[
+            consent("offers", "email", customer_id=2, legal_basis="legitimate-interest"),
+            consent("events", "sms", customer_id=3),
+            consent("offers", "email", "opted-out", customer_id=1),
+            consent("offers", "sms", customer_id=1, legal_basis=None),
+        ],
+        suppressions=[
+            {
+                "customer_id": 4,
+                "channel": "sms",
+                "reason": "complaint",
+                "at": NOW - timedelta(days=1),
+            }
+        ],
+        history=[sent("offers", timedelta(days=2), "sms"), sent("raffle", timedelta(hours=3))],
+    )
+
+    def recoded(frame: pl.DataFrame) -> pl.DataFrame:
+        texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+        if kind == "categorical":
+            return frame.with_columns(pl.col(texts).cast(pl.Categorical))
+        return frame.with_columns(
+            pl.col(name).cast(pl.Enum(sorted(set(frame[name].drop_nulls()) | {"unused"})))
+            for name in texts
+        )
+
+    as_text = apply_policy(**given, policy=ContactPolicy(), now=NOW)
+    coded = apply_policy(
+        **{name: recoded(frame) for name, frame in given.items()}, policy=ContactPolicy(), now=NOW
+    )
+    assert as_text.options.height > 0
+    assert as_text.verdicts.height > 0
+    assert as_text.blocked.height > 0
+    assert coded.options.equals(as_text.options)
+    assert coded.caps.equals(as_text.caps)
+    assert coded.blocked.equals(as_text.blocked)
+    assert coded.verdicts.equals(as_text.verdicts)

@@ -406,7 +406,7 @@ def _apply_policy(
     explain = Explanation(
         run=run,
         candidate_ids=candidate_ids,
-        topics=candidates["topic"].cast(pl.String),
+        topics=candidates["topic"],
         topic_code=topic_code,
         reason=reason,
         retry=retry,
@@ -429,11 +429,11 @@ def consent_lookup(
     topic_of = codes(consents["topic"], topics, "topic", strict=False)
     channel = codes(consents["channel"], CHANNEL_ORDER, "channel", strict=False)
     state = codes(consents["state"], ("", "opted-in", "opted-out", "pending"), "consent state")
-    implied = (consents["legal_basis"].cast(pl.String) == "legitimate-interest").fill_null(False)
+    implied = codes(consents["legal_basis"], ("legitimate-interest",), "", strict=False) == 0
     keep = np.flatnonzero(known & (topic_of >= 0) & (channel >= 0) & (at <= now))
     key = position[keep].astype(np.int64) * t_count + topic_of[keep]
     channel, at = channel[keep].astype(np.int64), at[keep]
-    packed = (state[keep] + 4 * implied.to_numpy()[keep]) << (3 * channel)
+    packed = (state[keep] + 4 * implied[keep]) << (3 * channel)
     # The last entry of each (key, channel) in (time, frame order).
     order = np.lexsort((at, key * H + channel))
     cell = (key * H + channel)[order]

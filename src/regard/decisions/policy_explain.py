@@ -91,7 +91,7 @@ class Explanation:
 
     run: Run
     candidate_ids: Array  # (m,)
-    topics: pl.Series  # (m,) each candidate's topic as given
+    topics: pl.Series  # (m,) each candidate's topic as given (String, Categorical or Enum)
     topic_code: Array  # (m,) int32 code of that text (-1: null)
     reason: Array
     retry: Array
@@ -316,7 +316,7 @@ class Explanation:
             {
                 "channel": CHANNEL_NAMES.gather(np.where(channel >= 0, channel, H)),
                 "reason": REASON_NAMES.gather(code),
-                "topic": self.topics.gather(row),
+                "topic": self.topics.gather(row).cast(pl.String),
                 "importance": pl.Series(IMPORTANCE_ORDER).gather(run.importance[row]),
                 "deadline": _text(run.deadline[row], ISO),
                 "relevance": run.relevance[row],

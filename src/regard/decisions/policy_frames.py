@@ -119,27 +119,68 @@ def dictionary(series: pl.Series) -> tuple[Array, tuple[str, ...]]:
     values. Strings are hashed once, as a categorical; its physical codes do the rest."""
     if series.dtype == pl.Null or series.len() == 0:
         return np.full(series.len(), -1, dtype=np.int32), ()
+    categorical = categories_present(series)
+    if categorical is not None:
+        physical, present, names = categorical
+        lookup = np.full(int(present.max(initial=0)) + 2, -1, dtype=np.int32)
+        lookup[present] = np.arange(present.size, dtype=np.int32)
+        positions: Array = lookup[physical]  # -1 (null) reads the last slot
+        return positions, names
+    series = series.cast(pl.String).cast(pl.Categorical)
+    distinct = series.unique().drop_nulls()
+    codes = distinct.to_physical().cast(pl.Int64).to_numpy()
+    names = tuple(distinct.cast(pl.String).to_list())
+    lookup = np.full(int(codes.max(initial=0)) + 2, -1, dtype=np.int32)
+    lookup[codes] = np.arange(codes.size, dtype=np.int32)
+    values = series.to_physical().cast(pl.Int64).fill_null(lookup.size - 1).to_numpy()
+    return lookup[values], names
+
+
+def categories_present(series: pl.Series) -> tuple[Array, Array, tuple[str, ...]] | None:
+    """For a Categorical or Enum series (else None): its physical codes in place (null: -1),
+    the codes present, and their texts. Only the few distinct values are read as text, so
+    such inputs cost no string work at all."""
     if not isinstance(series.dtype, pl.Categorical | pl.Enum):
-        series = series.cast(pl.String).cast(pl.Categorical)
-    present = series.unique().drop_nulls()
-    physical = present.to_physical().cast(pl.Int64).to_numpy()
-    names = tuple(present.cast(pl.String).to_list())
-    lookup = np.full(int(physical.max(initial=0)) + 2, -1, dtype=np.int32)
-    lookup[physical] = np.arange(physical.size, dtype=np.int32)
-    codes = series.to_physical().cast(pl.Int64).fill_null(lookup.size - 1).to_numpy()
-    return lookup[codes], names
+        return None
+    physical = filled(series.to_physical(), -1)
+    valid = physical[physical >= 0] if series.null_count() else physical
+    if not valid.size:
+        return physical, np.zeros(0, dtype=np.int64), ()
+    present = np.flatnonzero(np.bincount(valid))
+    if isinstance(series.dtype, pl.Enum):
+        categories = series.dtype.categories.to_list()
+        return physical, present, tuple(categories[c] for c in present)
+    # A Categorical's codes are global: read one row of each code present as text.
+    row = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+    row[valid] = np.arange(valid.size)
+    pick = row[present]
+    if valid.size != physical.size:  # nulls: from positions among the valid rows to rows
+        pick = np.flatnonzero(physical >= 0)[pick]
+    texts = series.gather(pick).cast(pl.String).to_list()
+    return physical, present, tuple(texts)
 
 
 def known_codes(series: pl.Series, names: tuple[str, ...]) -> Array | None:
     """Positions in ``names`` (int32; null: -1) when every value is among them, else None.
-    One cast to an Enum of ``names``, whose physical codes are the positions."""
+    One cast to an Enum of ``names``, whose physical codes are the positions; for a
+    Categorical or Enum input, a gather from its codes instead."""
     if not names or series.dtype == pl.Null or len(set(names)) != len(names):
         return None
+    categorical = categories_present(series)
+    if categorical is not None:
+        physical, present, texts = categorical
+        place = {name: i for i, name in enumerate(names)}
+        if any(text not in place for text in texts):
+            return None
+        lookup = np.full(int(present.max(initial=0)) + 2, -1, dtype=np.int32)
+        lookup[present] = [place[text] for text in texts]
+        positions: Array = lookup[physical]  # -1 (null) reads the last slot
+        return positions
     try:
-        physical = series.cast(pl.Enum(names)).to_physical()
+        enum_codes = series.cast(pl.Enum(names)).to_physical()
     except pl.exceptions.InvalidOperationError:
         return None
-    values: Array = filled(physical, -1).astype(np.int32)
+    values: Array = filled(enum_codes, -1).astype(np.int32)
     return values
 
 
