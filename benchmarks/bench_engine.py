@@ -65,7 +65,13 @@ def main() -> None:
     measured_step = reset_peak()
 
     started, cpu = time.perf_counter(), time.process_time()
-    result = decide(inputs, policy=ContactPolicy(), budgets=limits(args.customers), now=NOW)
+    result = decide(
+        inputs,
+        policy=ContactPolicy(),
+        budgets=limits(args.customers),
+        now=NOW,
+        explain=False,  # as ``regard decide`` runs it (decisions.service.decide_due)
+    )
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     counts = result.counts()
     plan = result.plan

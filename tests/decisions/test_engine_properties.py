@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from regard.decisions.engine import decide
@@ -93,3 +94,25 @@ def test_decisions_follow_the_candidates_whatever_their_ids_and_order(
     assert (
         plain.decisions["candidate_id"].to_list() == frames["candidates"]["candidate_id"].to_list()
     )
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_a_run_that_keeps_no_explanation_decides_the_same(world: dict[str, Any]) -> None:
+    frames = world_frames(world)
+    budgets = {"sms": ChannelBudget(capacity=1)}
+    explained = decide(
+        EngineInputs(**frames), policy=world["policy"], budgets=budgets, now=world["now"]
+    )
+    lean = decide(
+        EngineInputs(**frames),
+        policy=world["policy"],
+        budgets=budgets,
+        now=world["now"],
+        explain=False,
+    )
+    assert lean.decisions.equals(explained.decisions)
+    assert lean.policy.options.equals(explained.policy.options)
+    assert (lean.value, lean.bound) == (explained.value, explained.bound)
+    with pytest.raises(RuntimeError, match="explain=False"):
+        _ = lean.policy.blocked

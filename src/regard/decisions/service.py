@@ -110,6 +110,7 @@ def decide_due(session: Session, *, brand: BrandConfig, now: datetime) -> RunRep
         budgets=budgets_of(brand),
         now=now,
         control=control_groups(brand),
+        explain=False,  # a run stores its decisions; what blocked each channel is not kept
     )
     decisions = pl.concat([result.decisions, _removed(session, due, brand)], how="vertical_relaxed")
     queued = _write(session, decisions, run=run, brand=brand, now=now)
