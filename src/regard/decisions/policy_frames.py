@@ -138,25 +138,16 @@ def dictionary(series: pl.Series) -> tuple[Array, tuple[str, ...]]:
 
 def categories_present(series: pl.Series) -> tuple[Array, Array, tuple[str, ...]] | None:
     """For a Categorical or Enum series (else None): its physical codes in place (null: -1),
-    the codes present, and their texts. Only the few distinct values are read as text, so
-    such inputs cost no string work at all."""
+    the codes present, and their texts. Only one row of each distinct value is read as text,
+    so such inputs cost no string work at all."""
     if not isinstance(series.dtype, pl.Categorical | pl.Enum):
         return None
-    physical = filled(series.to_physical(), -1)
-    valid = physical[physical >= 0] if series.null_count() else physical
-    if not valid.size:
-        return physical, np.zeros(0, dtype=np.int64), ()
-    present = np.flatnonzero(np.bincount(valid))
-    if isinstance(series.dtype, pl.Enum):
-        categories = series.dtype.categories.to_list()
-        return physical, present, tuple(categories[c] for c in present)
-    # A Categorical's codes are global: read one row of each code present as text.
-    row = np.zeros(int(present[-1]) + 1, dtype=np.int64)
-    row[valid] = np.arange(valid.size)
-    pick = row[present]
-    if valid.size != physical.size:  # nulls: from positions among the valid rows to rows
-        pick = np.flatnonzero(physical >= 0)[pick]
-    texts = series.gather(pick).cast(pl.String).to_list()
+    codes = series.to_physical()
+    physical = filled(codes, -1)
+    first = codes.arg_unique().to_numpy()  # the first row of each code (and of null)
+    first = first[physical[first] >= 0]
+    present = physical[first].astype(np.int64)
+    texts = series.gather(first).cast(pl.String).to_list()
     return physical, present, tuple(texts)
 
 
