@@ -55,7 +55,7 @@ DIGESTS = pl.Enum(FREQUENCIES[1:])
 DECISION_SCHEMA: dict[str, pl.DataType] = {
     "candidate_id": pl.Int64(),
     "customer_id": pl.Int64(),
-    "touchpoint": pl.String(),
+    "touchpoint": pl.Categorical(),  # four bytes a decision, not a text
     "outcome": OUTCOMES,
     "channel": CHANNELS,
     "send_at": pl.Datetime("us", "UTC"),
@@ -200,7 +200,7 @@ def _decisions(
         candidates, row, send = candidates.filter(keep), row[decided], send[decided]
     return (
         candidates.select("candidate_id", "customer_id", "touchpoint")
-        .cast({"candidate_id": pl.Int64, "customer_id": pl.Int64, "touchpoint": pl.String})
+        .cast({"candidate_id": pl.Int64, "customer_id": pl.Int64, "touchpoint": pl.Categorical})
         .hstack(told.gather(row))
         .hstack(facts.gather(send))
         .select(list(DECISION_SCHEMA))
@@ -317,7 +317,7 @@ def _hold_out(
     held = candidates.filter(mask).select(
         "candidate_id",
         "customer_id",
-        pl.col("touchpoint").cast(pl.String),
+        pl.col("touchpoint").cast(pl.Categorical),
         pl.lit("held", dtype=OUTCOMES).alias("outcome"),
         pl.lit(None, dtype=CHANNELS).alias("channel"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("send_at"),

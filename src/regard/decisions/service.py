@@ -157,6 +157,7 @@ def _removed(session: Session, due: Any, brand: BrandConfig) -> pl.DataFrame:
         pl.lit("dropped", dtype=engine.OUTCOMES).alias("outcome"),
         pl.lit(Reason.TOUCHPOINT_REMOVED.value, dtype=engine.REASONS).alias("reason"),
         pl.format('{{"touchpoint": "{}"}}', "touchpoint").alias("params"),
+        pl.col("touchpoint").cast(pl.Categorical),
     ).match_to_schema(engine.DECISION_SCHEMA, missing_columns="insert")
 
 
@@ -208,7 +209,7 @@ def _write(
     touchpoints, channels, _ = catalogue_frames(brand)
     sends = (
         decisions.filter(pl.col("outcome") == "sent")
-        .with_columns(pl.col("channel").cast(pl.String))
+        .with_columns(pl.col("channel", "touchpoint").cast(pl.String))
         .join(touchpoints.select("touchpoint", "topic"), on="touchpoint", how="left")
         .join(channels, on=["touchpoint", "channel"], how="left")
         .sort("candidate_id")
