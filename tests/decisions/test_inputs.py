@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from sqlalchemy import insert, select
 
 from regard.config import BrandConfig
-from regard.decisions.inputs import due_candidates, read_inputs
+from regard.decisions.inputs import IMPORTANCES, due_candidates, read_inputs
 from regard.decisions.models import Decision
 from regard.decisions.service import run_engine
 from regard.measurement import values_repository
@@ -166,3 +166,23 @@ def test_a_sent_decision_shows_the_value_the_engine_used(
     engagement = store.brand.policy.channels[channel].engagement  # type: ignore[index]
     assert value == pytest.approx(3.0 * 1.6 * engagement)
     assert params["value"] == pytest.approx(round(3.0 * 1.6 * engagement, 4))
+
+
+def test_candidates_carry_the_catalogue_as_codes_not_texts(store: Store) -> None:
+    _customers(store)
+    brand = _brand(clv=False)
+    with unit_of_work(store) as session:
+        inputs = read_inputs(session, brand=brand, now=NOW, candidate_ids=due_candidates(NOW))
+    candidates = inputs.candidates
+    touchpoint, topic = candidates["touchpoint"].dtype, candidates["topic"].dtype
+    # Enums of the brand's own catalogue: a byte a candidate, the same texts when read.
+    assert isinstance(touchpoint, pl.Enum)
+    assert sorted(touchpoint.categories.to_list()) == sorted(t.name for t in brand.touchpoints)
+    assert isinstance(topic, pl.Enum)
+    assert {t.key for t in brand.topics} <= set(topic.categories.to_list())
+    assert candidates["importance"].dtype == IMPORTANCES
+    assert candidates["touchpoint"].cast(pl.String).to_list() == ["order_ready"] * 4
+    assert candidates["importance"].cast(pl.String).unique().to_list() == [
+        next(t.importance for t in brand.topics if t.key == ORDER_READY["topic"])
+    ]
+    assert inputs.customers["time_zone"].dtype == pl.Categorical()
