@@ -8,6 +8,8 @@ over run heads (the candidates come sorted by customer).
 
 from __future__ import annotations
 
+import ctypes
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -56,22 +58,53 @@ DENSE_FLOOR = 1 << 24
 
 @contextmanager
 def small_pages() -> Iterator[None]:
-    """Big NumPy arrays in ordinary 4 KB pages for a while, then NumPy's setting back.
+    """Big NumPy arrays in ordinary 4 KB pages for a while, freed memory kept for reuse, then
+    NumPy's and the C allocator's settings back.
 
     NumPy asks the kernel for transparent huge pages for big arrays (madvise). On this VM the
     kernel zeroes and compacts those on first touch at a cost above the small-page faults they
     save: apply_policy at 40M options took 3.9 s of system time with them and 1.2 s without
-    (user time the same). Process-wide, the same is NUMPY_MADVISE_HUGEPAGE=0."""
+    (user time the same). Process-wide, the same is NUMPY_MADVISE_HUGEPAGE=0.
+
+    glibc's malloc hands freed memory at the top of its heap back to the kernel past 2 x its
+    mmap threshold (at most 64 MB), so the next array of that size faults its pages in again;
+    the policy frees and allocates such arrays by the hundred. While inside, freed memory is
+    kept (trim threshold 2 GB) and arrays up to 32 MB come from the heap; on leaving, the trim
+    threshold goes back to 64 MB, so what is free is handed back at the next free. Process-wide,
+    the same is MALLOC_TRIM_THRESHOLD_. Without glibc (or NumPy's switch) each part is a no-op."""
     core = getattr(np, "_core", None)
     setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    if setter is None:
-        yield
-        return
-    before = setter(False)
+    with _LOCK:
+        global _DEPTH
+        outermost = _DEPTH == 0
+        _DEPTH += 1
+        before = setter(False) if setter is not None and outermost else None
+        if outermost:
+            _malloc_options(mmap_threshold=32 << 20, trim_threshold=(1 << 31) - 1)
     try:
         yield
     finally:
-        setter(before)
+        with _LOCK:
+            _DEPTH -= 1
+            if outermost:
+                _malloc_options(mmap_threshold=32 << 20, trim_threshold=64 << 20)
+                if setter is not None:
+                    setter(before)
+
+
+_LOCK = threading.Lock()
+_DEPTH = 0  # small_pages() contexts open: only the outermost sets and restores
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def _malloc_options(*, mmap_threshold: int, trim_threshold: int) -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+    mallopt(M_TRIM_THRESHOLD, trim_threshold)
 
 
 def require(name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
