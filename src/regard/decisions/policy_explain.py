@@ -212,7 +212,7 @@ class Explanation:
         self, row: Array, channel: Array, code: Array, *, retry: Array, held_for: Array | None
     ) -> pl.Series:
         """The params of every row, written once per distinct set of facts."""
-        pieces: list[pl.Series] = []
+        pieces: list[Array] = []  # the first row of each distinct set of facts, per code
         slot = np.zeros(row.size, dtype=np.int64)
         written = 0
         for number in np.flatnonzero(np.bincount(code, minlength=256)):
@@ -222,21 +222,21 @@ class Explanation:
             for name in DETAILS.get(why, ()) if why is not None else ():
                 columns.append(self._fact(name, row[at], channel[at], retry[at], held_for, at))
             first, group = groups(columns)
-            keep = at[first]
-            pieces.append(
-                self._json(
-                    row[keep],
-                    channel[keep],
-                    code[keep],
-                    retry[keep],
-                    None if held_for is None else held_for[keep],
-                )
-            )
+            pieces.append(at[first])
             slot[at] = written + group
             written += first.size
         if not pieces:
             return pl.Series("params", [], dtype=pl.String)
-        return take(pl.concat(pieces), slot).alias("params")
+        # Every distinct set of facts written in one pass, in the order of their numbers.
+        keep = np.concatenate(pieces)
+        texts = self._json(
+            row[keep],
+            channel[keep],
+            code[keep],
+            retry[keep],
+            None if held_for is None else held_for[keep],
+        )
+        return take(texts, slot).alias("params")
 
     def _fact(
         self,
