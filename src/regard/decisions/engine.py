@@ -36,7 +36,7 @@ import polars as pl
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget, Plan, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
-from regard.decisions.policy_frames import FREQUENCIES, small_pages
+from regard.decisions.policy_frames import FREQUENCIES
 from regard.decisions.policy_options import CHANNEL_ORDER, ContactPolicy
 from regard.decisions.reasons import Reason
 from regard.measurement.holdouts import NEVER_HELD_OUT, ControlGroups, in_control_group
@@ -117,8 +117,7 @@ def decide(
     checked = time.perf_counter()
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
     planned = time.perf_counter()
-    with small_pages():  # its NumPy arrays too: huge pages cost more to fault in than they save
-        decisions = _decisions(inputs.candidates, result.options, verdicts, plan, now=now)
+    decisions = _decisions(inputs.candidates, result.options, verdicts, plan, now=now)
     if held_out.height:
         decisions = pl.concat([decisions, held_out], how="vertical_relaxed")
     return EngineResult(
