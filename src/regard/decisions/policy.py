@@ -9,7 +9,10 @@ The parts: :mod:`~regard.decisions.policy_frames` (codes and lookups),
 :mod:`~regard.decisions.policy_history` (caps, gaps, fatigue, frequency, digests, one voice) and
 :mod:`~regard.decisions.policy_explain` (``blocked`` and ``verdicts``).
 
-Input frames (datetimes are UTC; a naive datetime is read as UTC; extra columns are ignored):
+Input frames (datetimes are UTC; a naive datetime is read as UTC; extra columns are ignored).
+Every text column may also come as an Enum or a Categorical, as ``read_inputs`` delivers them
+(the brand's catalogue as Enums, the customers' free texts as Categoricals): the policy then
+works on their codes and never turns a row into text.
 
 ``candidates``: candidate_id Int64, customer_id Int64, touchpoint String, topic String,
 importance String (critical|transactional|service|relationship|promotional), triggered_at
