@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
-
 from regard.commitment import service as commitment
 from regard.config import BrandConfig
-from regard.decisions.models import Decision, DecisionRun, OutboxMessage
+from regard.decisions.models import DecisionRun
 from regard.measurement.options import MeasurementOptions, OutcomeOptions
 from regard.segments.models import SegmentMembership
 from regard.store.database import Store, unit_of_work
-from regard.touchpoints.models import Candidate
 from regard.touchpoints.options import ChannelContent, TouchpointDefinition
+from tests.measurement.support import record_decision
 from tests.preferences.support import new_customer
 from tests.segments.support import add_event, set_preferences
 
@@ -49,49 +47,15 @@ def _decide(store: Store, touchpoint: str, customers: list[int], *, control: boo
         session.add(run)
         session.flush()
         for customer in customers:
-            candidate = session.execute(
-                insert(Candidate)
-                .values(
-                    touchpoint=touchpoint,
-                    customer_id=customer,
-                    key="campaign:1",
-                    triggered_at=DECIDED,
-                    status="control" if control else "sent",
-                    created_at=DECIDED,
-                )
-                .returning(Candidate.id)
-            ).scalar_one()
-            decision = session.execute(
-                insert(Decision)
-                .values(
-                    run_id=run.id,
-                    candidate_id=candidate,
-                    customer_id=customer,
-                    touchpoint=touchpoint,
-                    outcome="held" if control else "sent",
-                    channel=None if control else "email",
-                    send_at=None if control else DECIDED,
-                    reason="control-group" if control else "chosen",
-                    params={},
-                    decided_at=DECIDED,
-                )
-                .returning(Decision.id)
-            ).scalar_one()
-            if not control:
-                session.execute(
-                    insert(OutboxMessage).values(
-                        idempotency_key=f"candidate:{customer}:{candidate}:email",
-                        decision_id=decision,
-                        customer_id=customer,
-                        touchpoint=touchpoint,
-                        topic="offers:camping",
-                        channel="email",
-                        content="offer",
-                        send_at=DECIDED,
-                        status="sent",
-                        created_at=DECIDED,
-                    )
-                )
+            record_decision(
+                session,
+                run_id=run.id,
+                customer=customer,
+                touchpoint=touchpoint,
+                at=DECIDED,
+                control=control,
+                content="offer",
+            )
 
 
 def populate(store: Store) -> dict[str, list[int]]:

@@ -9,18 +9,17 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
 
 from regard.commitment import service as commitment
-from regard.decisions.models import Decision, DecisionRun, OutboxMessage
+from regard.decisions.models import DecisionRun
 from regard.delivery.models import MessageFeedback
 from regard.measurement.health import GROUPS, LIFECYCLE_STAGES
 from regard.measurement.health_service import health_charts, relationship_health
 from regard.preferences import service as preferences
 from regard.preferences.service import ConsentChange, Origin, SettingChange
 from regard.store.database import Store, unit_of_work
-from regard.touchpoints.models import Candidate
 from tests.api import auth
+from tests.measurement.support import record_decision
 from tests.preferences.support import new_customer
 from tests.segments.support import add_purchases
 from tests.touchpoints.support import brand_with_touchpoints
@@ -47,51 +46,19 @@ def _send(
         run = DecisionRun(started_at=at, status="done")
         session.add(run)
         session.flush()
-        candidate = session.execute(
-            insert(Candidate)
-            .values(
-                touchpoint=touchpoint,
-                customer_id=customer,
-                key=f"test:{customer}:{at.isoformat()}:{channel}",
-                triggered_at=at,
-                status="sent",
-                created_at=at,
-            )
-            .returning(Candidate.id)
-        ).scalar_one()
-        decision = session.execute(
-            insert(Decision)
-            .values(
-                run_id=run.id,
-                candidate_id=candidate,
-                customer_id=customer,
-                touchpoint=touchpoint,
-                outcome="sent",
-                channel=channel,
-                send_at=at,
-                reason="chosen",
-                params={},
-                decided_at=at,
-            )
-            .returning(Decision.id)
-        ).scalar_one()
-        return session.execute(
-            insert(OutboxMessage)
-            .values(
-                idempotency_key=f"candidate:{candidate}:{channel}",
-                decision_id=decision,
-                customer_id=customer,
-                touchpoint=touchpoint,
-                topic=topic,
-                channel=channel,
-                content=touchpoint,
-                send_at=at,
-                sent_at=at,
-                status="sent",
-                created_at=at,
-            )
-            .returning(OutboxMessage.id)
-        ).scalar_one()
+        sent = record_decision(
+            session,
+            run_id=run.id,
+            customer=customer,
+            touchpoint=touchpoint,
+            at=at,
+            channel=channel,
+            topic=topic,
+            content=touchpoint,
+            key=f"test:{customer}:{at.isoformat()}:{channel}",
+        )
+    assert sent is not None
+    return sent
 
 
 def _feedback(store: Store, outbox: int, kind: str, at: datetime) -> None:

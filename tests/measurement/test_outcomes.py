@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
-from regard.decisions.models import Decision, DecisionRun, OutboxMessage
+from regard.decisions.models import Decision, DecisionRun
 from regard.delivery.models import MessageFeedback
 from regard.measurement.lift import measure_lift
 from regard.preferences import service as preferences
 from regard.preferences.service import ConsentChange
 from regard.store.database import Store, unit_of_work
-from regard.touchpoints.models import Candidate
 from tests.api import auth
+from tests.measurement.support import record_decision
 from tests.preferences.support import CUSTOMER, new_customer
 from tests.segments.support import add_event
 from tests.touchpoints.support import brand_with_touchpoints
@@ -26,56 +26,19 @@ NOW = DECIDED + timedelta(days=30)
 
 
 def _decide(
-    store: Store, customer: int, *, control: bool, channel: str | None = None, run: int
+    store: Store, customer: int, *, control: bool, channel: str = "email", run: int
 ) -> int | None:
     """A spring_camping decision for ``customer``; the outbox id when sent."""
     with unit_of_work(store) as session:
-        candidate = session.execute(
-            insert(Candidate)
-            .values(
-                touchpoint="spring_camping",
-                customer_id=customer,
-                key="campaign:1",
-                triggered_at=DECIDED,
-                status="control" if control else "sent",
-                created_at=DECIDED,
-            )
-            .returning(Candidate.id)
-        ).scalar_one()
-        decision = session.execute(
-            insert(Decision)
-            .values(
-                run_id=run,
-                candidate_id=candidate,
-                customer_id=customer,
-                touchpoint="spring_camping",
-                outcome="held" if control else "sent",
-                channel=None if control else channel,
-                send_at=None if control else DECIDED,
-                reason="control-group" if control else "chosen",
-                params={},
-                decided_at=DECIDED,
-            )
-            .returning(Decision.id)
-        ).scalar_one()
-        if control:
-            return None
-        return session.execute(
-            insert(OutboxMessage)
-            .values(
-                idempotency_key=f"candidate:{customer}:{candidate}:{channel}",
-                decision_id=decision,
-                customer_id=customer,
-                touchpoint="spring_camping",
-                topic="offers:camping",
-                channel=channel or "email",
-                content="spring-camping",
-                send_at=DECIDED,
-                status="sent",
-                created_at=DECIDED,
-            )
-            .returning(OutboxMessage.id)
-        ).scalar_one()
+        return record_decision(
+            session,
+            run_id=run,
+            customer=customer,
+            touchpoint="spring_camping",
+            at=DECIDED,
+            control=control,
+            channel=channel,
+        )
 
 
 def _feedback(store: Store, outbox: int, *kinds: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 
 from regard.config import BrandConfig
 from regard.decisions.inputs import due_candidates, read_inputs
-from regard.decisions.models import Decision, DecisionRun, OutboxMessage
+from regard.decisions.models import DecisionRun
 from regard.delivery.models import MessageFeedback
 from regard.measurement import clv_service, values_repository
 from regard.measurement.models import CustomerValue
@@ -27,6 +27,7 @@ from regard.measurement.values_service import refresh_values
 from regard.segments.models import SegmentMembership
 from regard.store.database import Store, unit_of_work
 from regard.touchpoints.models import Candidate
+from tests.measurement.support import record_decision
 from tests.segments.support import add_customer, add_purchases
 from tests.touchpoints.support import brand_with_touchpoints
 
@@ -58,51 +59,15 @@ def _campaign(store: Store) -> list[int]:
         session.flush()
         for index, customer in enumerate(ids):
             control = index >= TREATED
-            candidate = session.execute(
-                insert(Candidate)
-                .values(
-                    touchpoint="spring_camping",
-                    customer_id=customer,
-                    key="campaign:1",
-                    triggered_at=DECIDED,
-                    status="control" if control else "sent",
-                    created_at=DECIDED,
-                )
-                .returning(Candidate.id)
-            ).scalar_one()
-            decision = session.execute(
-                insert(Decision)
-                .values(
-                    run_id=run.id,
-                    candidate_id=candidate,
-                    customer_id=customer,
-                    touchpoint="spring_camping",
-                    outcome="held" if control else "sent",
-                    channel=None if control else "email",
-                    send_at=None if control else DECIDED,
-                    reason="control-group" if control else "chosen",
-                    params={},
-                    decided_at=DECIDED,
-                )
-                .returning(Decision.id)
-            ).scalar_one()
-            if not control:
-                outbox = session.execute(
-                    insert(OutboxMessage)
-                    .values(
-                        idempotency_key=f"candidate:{customer}:{candidate}:email",
-                        decision_id=decision,
-                        customer_id=customer,
-                        touchpoint="spring_camping",
-                        topic="offers:camping",
-                        channel="email",
-                        content="spring-camping",
-                        send_at=DECIDED,
-                        status="sent",
-                        created_at=DECIDED,
-                    )
-                    .returning(OutboxMessage.id)
-                ).scalar_one()
+            outbox = record_decision(
+                session,
+                run_id=run.id,
+                customer=customer,
+                touchpoint="spring_camping",
+                at=DECIDED,
+                control=control,
+            )
+            if outbox is not None:
                 session.add(
                     MessageFeedback(
                         key=f"opened:{outbox}",
