@@ -511,32 +511,16 @@ def options_of(
     )
 
 
-# For each mask of open channels (uint8), its channels in order, and how many there are.
-CHANNELS_OF = np.array(
-    [
-        [h for h in range(H) if mask >> h & 1] + [0] * (H - bin(mask).count("1"))
-        for mask in range(1 << H)
-    ],
-    dtype=np.int8,
-)
-OPEN_COUNT = np.array([bin(mask).count("1") for mask in range(1 << H)], dtype=np.int64)
-
-
 def open_cells(open_: Array) -> tuple[Array, Array]:
-    """The open (candidate, channel) cells of (H, m), in candidate then channel order: each
-    candidate's open channels packed into a bit mask, then repeated once per open channel."""
-    mask = np.zeros(open_.shape[1], dtype=np.uint8)
-    for h in range(H):
-        mask |= open_[h].view(np.uint8) << h
-    rows = np.flatnonzero(mask)
-    mask = mask[rows]
-    count = OPEN_COUNT[mask]
-    row = np.repeat(rows, count)
-    del rows
-    starts = np.cumsum(count) - count
-    nth = np.arange(row.size) - np.repeat(starts, count)
-    channel = CHANNELS_OF[np.repeat(mask, count), nth]
-    return row, channel
+    """The open (candidate, channel) cells of (H, m), in candidate then channel order: the mask
+    laid out candidate by candidate (m, H) and its set cells found in one pass, each cell's
+    place giving its candidate (place // H) and channel (place % H)."""
+    by_candidate = np.empty(open_.shape[::-1], dtype=bool)
+    by_candidate.T[...] = open_
+    place = np.flatnonzero(by_candidate)
+    del by_candidate
+    row, channel = np.divmod(place, open_.shape[0])
+    return row, channel.astype(np.int8)
 
 
 def digest_names(digest: Array) -> pl.Series:
