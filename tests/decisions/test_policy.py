@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
 from regard.decisions.optimiser import OPTION_COLUMNS, optimise
 from regard.decisions.policy import PolicyResult, apply_policy
+from regard.decisions.policy_frames import put
 from regard.decisions.policy_options import Cap, ContactPolicy
 from regard.decisions.reasons import sentence
 
@@ -885,3 +887,18 @@ def test_categorical_and_enum_inputs_decide_exactly_as_their_text(kind: str) -> 
     assert coded.caps.equals(as_text.caps)
     assert coded.blocked.equals(as_text.blocked)
     assert coded.verdicts.equals(as_text.verdicts)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_reason_columns_take_every_byte_exactly_where_masked(dtype: Any) -> None:
+    # The stops and the verdicts' channels are written as bytes by arithmetic that wraps.
+    info = np.iinfo(dtype)
+    values = np.arange(info.min, info.max + 1).astype(dtype)
+    column = np.repeat(values, values.size)
+    written = np.tile(values, values.size)
+    mask = np.arange(column.size) % 3 != 0
+    expected = np.where(mask, written, column)
+    put(column, mask, written)
+    assert np.array_equal(column, expected)
+    put(column, ~mask, values[-1])
+    assert np.array_equal(column, np.where(mask, written, values[-1]))

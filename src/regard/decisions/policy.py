@@ -88,6 +88,7 @@ from regard.decisions.policy_frames import (
     known_codes,
     lookup,
     overwrite,
+    put,
     require,
     small_pages,
     sorted_by,
@@ -360,7 +361,7 @@ def _apply_policy(
             overwrite(column, *stop)
         for channel_rule in reversed(CHANNEL_RULES):
             overwrite(column, *channel_rule(run, h))
-        np.putmask(column, ~offered[h], NOT_OFFERED)
+        put(column, ~offered[h], NOT_OFFERED)
 
     clock = clock_of(customers, regions, policy, now_us)
     facts = Facts(m=m, n=n)

@@ -28,6 +28,7 @@ from regard.decisions.policy_frames import (
     US,
     Array,
     groups,
+    put,
     take,
     with_nulls,
 )
@@ -155,8 +156,8 @@ class Explanation:
             channel_drop = offered & (stopped != 0) & ~stop_held
             every_dropped &= channel_drop | ~offered
             lower = channel_drop & (stopped < drop_code)
-            np.putmask(drop_code, lower, stopped)
-            np.putmask(drop_channel, lower, h)
+            put(drop_code, lower, stopped)
+            put(drop_channel, lower, h)
             del lower, channel_drop
             channel_held = offered & (stopped != 0) & stop_held
             del stopped, offered, stop_held
@@ -169,7 +170,7 @@ class Explanation:
                 opens[hit] = room.opens[who[hit]]
             earlier = opens < held_at
             np.putmask(held_at, earlier, opens)
-            np.putmask(held_channel, earlier, h)
+            put(held_channel, earlier, h)
         all_dropped = any_offered & every_dropped
         del any_offered, every_dropped, who
 

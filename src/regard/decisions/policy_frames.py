@@ -375,6 +375,18 @@ def sorted_by(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     return frame if ok.all() else frame.sort(list(columns))
 
 
+def put(column: Array, where: Array, value: Any) -> None:
+    """``column[where] = value`` for a column of bytes (uint8 or int8; ``value`` a number or an
+    array like ``column``), as ``column - (column - value) * where``, which wraps exactly in
+    8 bits: NumPy's putmask and masked assignment go a byte at a time, this pass is
+    vectorised (about 1.5 ms instead of 27 ms over 10M rows here)."""
+    if column.dtype.itemsize != 1:
+        raise TypeError("put writes byte columns only")
+    step = np.subtract(column, np.asarray(value, dtype=column.dtype), dtype=column.dtype)
+    step *= where.astype(bool, copy=False).view(np.uint8)
+    np.subtract(column, step, out=column)
+
+
 def overwrite(column: Array, where: Array, why: Reason) -> None:
     """Record ``why`` where a row is stopped, over any reason it had (stops written from the
     last to the first leave each row its first)."""
@@ -382,7 +394,7 @@ def overwrite(column: Array, where: Array, why: Reason) -> None:
         if where:
             column[:] = CODE[why]
         return
-    np.putmask(column, where, CODE[why])
+    put(column, where, CODE[why])
 
 
 def first(column: Array, where: Array, why: Reason) -> None:
@@ -391,4 +403,4 @@ def first(column: Array, where: Array, why: Reason) -> None:
         if not where:
             return
         where = np.ones(column.size, dtype=bool)
-    np.putmask(column, where & (column == 0), CODE[why])
+    put(column, where & (column == 0), CODE[why])
