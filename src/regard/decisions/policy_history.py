@@ -492,26 +492,21 @@ def one_voice(run: Run, reason: Array, retry: Array, stopped: Array) -> None:
     retry[losers] = run.now + run.gap(losers)
 
 
-def _outvoiced(run: Run, rows: Array, value: Array) -> Array | None:
-    """The rows that are not the best of their (customer, topic), one topic at a time: a
-    topic's rows keep each customer's together, as candidates come sorted by customer (None
-    when they do not)."""
-    topic = run.topic[rows]
-    losers: list[Array] = []
-    for number in range(run.topic_count):
-        at = np.flatnonzero(topic == number)
-        if at.size < 2:
-            continue
-        mine, worth = rows[at], value[at]
-        who = run.customer[mine]
-        if not bool((who[1:] >= who[:-1]).all()):
-            return None
-        heads = np.flatnonzero(np.append(True, who[1:] != who[:-1]))
-        if heads.size == at.size:
-            continue  # one candidate per customer on this topic
-        size = np.diff(np.append(heads, at.size))
-        best = np.repeat(np.maximum.reduceat(worth, heads), size)
-        contender = np.where(worth == best, mine, run.m)
-        winner = np.repeat(np.minimum.reduceat(contender, heads), size)
-        losers.append(mine[mine != winner])
-    return np.concatenate(losers) if losers else np.zeros(0, dtype=np.int64)
+def _outvoiced(run: Run, rows: Array, value: Array) -> Array:
+    """The rows that are not the best of their (customer, topic) (values without NaN): each
+    (customer, topic)'s best value and then its lowest row among those with it, found in one
+    pass each over a table of every (customer, topic)."""
+    key = run.key()[rows]
+    if key.size and int(key.min()) < 0:  # an unknown topic has no (customer, topic) to share
+        rows, value, key = rows[key >= 0], value[key >= 0], key[key >= 0]
+    cells = run.n * run.topic_count
+    best = np.full(cells, -np.inf)
+    np.maximum.at(best, key, value)
+    top = value == best[key]
+    del best
+    index_type = np.int32 if run.m < np.iinfo(np.int32).max else np.int64
+    winner = np.full(cells, run.m, dtype=index_type)
+    np.minimum.at(winner, key, np.where(top, rows, run.m).astype(index_type))
+    del top
+    losers: Array = rows[rows != winner[key]]
+    return losers
