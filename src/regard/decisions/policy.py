@@ -265,7 +265,8 @@ def _apply_policy(
 
     customer_ids = candidates["customer_id"].cast(pl.Int64).to_numpy()
     position, known = index(ids, customer_ids)
-    customer = np.where(known, position, 0).astype(np.int32)
+    # index() gives a missing customer some position: 0 stands for it (its rows are stopped).
+    customer = (position if known.all() else np.where(known, position, 0)).astype(np.int32)
     del position
     importance = codes(candidates["importance"], IMPORTANCE_ORDER, "importance").astype(np.int8)
     in_catalogue = known_codes(candidates["topic"], topic_keys)
