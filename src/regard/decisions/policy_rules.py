@@ -196,7 +196,8 @@ def implied_consent_expiry(run: Run, channel: int) -> Stop:
 
 def reachable(run: Run, channel: int) -> Stop:
     """The customer has no usable address on the channel."""
-    return ~run.reachable[channel][run.customer], Reason.UNREACHABLE
+    # Negated per customer, then gathered: one pass over the candidates instead of two.
+    return (~run.reachable[channel])[run.customer], Reason.UNREACHABLE
 
 
 def suppression(run: Run, channel: int) -> list[Stop]:
