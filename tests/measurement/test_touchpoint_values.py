@@ -162,6 +162,22 @@ def test_a_measurement_unsure_of_its_sign_never_turns_a_value_negative() -> None
     assert (learned["post_help"]["weight"], learned["post_help"]["value"]) == (0.0, 1.0)
 
 
+def test_a_sign_flip_must_be_sure_over_every_pair_measured_at_once() -> None:
+    names = [f"touchpoint_{n}" for n in range(20)]
+    configured = pl.DataFrame(
+        {"touchpoint": names, "segment": ["default"] * 20, "configured": [2.0] * 20}
+    )
+    rows = [_row(name, None, 5_000, 40.0, error=1.0) for name in names[1:]]
+    # -30 +- 27.4 at 95% alone is sure of its sign; among twenty pairs at once it is not.
+    rows.append(_row(names[0], None, 5_000, -30.0, error=14.0))
+
+    learned = learned_values(configured, measured_values(rows))
+
+    first = learned.row(0, named=True)
+    assert first["weight"] > 0.5
+    assert first["value"] == 0.0
+
+
 def test_measurements_that_agree_with_the_configured_values_leave_them_be() -> None:
     measured = measured_values(
         [

@@ -136,9 +136,10 @@ def learned_values(
 
     A measurement whose interval (at ``confidence``) holds the configured value does not
     contradict the brand: it leaves the value be (weight 0). And a blend never crosses zero on
-    a measurement whose interval holds zero: a touchpoint the brand values is not learned to
-    lose money, nor one it gives no value learned to earn some, until the measurement is sure
-    of the sign. It stops at 0."""
+    a measurement whose interval holds zero, widened to hold ``confidence`` over all the pairs
+    measured together: a touchpoint the brand values is not learned to lose money, nor one it
+    gives no value learned to earn some, until the measurement is sure of the sign. It stops
+    at 0."""
     if prior_customers is not None and prior_customers <= 0:
         raise ValueError("prior_customers must be positive")
     joined = configured.join(
@@ -166,7 +167,11 @@ def learned_values(
     blend = pl.col("weight") * pl.col("measured").fill_null(0.0) + (
         1.0 - pl.col("weight")
     ) * pl.col("configured")
-    unsure = (low <= 0) & (high >= 0)
+    # A sign flip must hold over every pair measured at once (Bonferroni): among fifty pairs at
+    # 95%, two or three would otherwise look sure of a sign by chance alone.
+    pairs = max(1, joined.select(pl.col("measured").is_not_null().sum()).item())
+    strict = NormalDist().inv_cdf(1 - (1 - confidence) / (2 * pairs)) * pl.col("error")
+    unsure = (pl.col("measured") - strict <= 0) & (pl.col("measured") + strict >= 0)
     crosses = (blend * pl.col("configured") < 0) | ((pl.col("configured") == 0) & (blend != 0))
     return (
         joined.with_columns(pl.col("customers").fill_null(0.0), weight.alias("weight"))
