@@ -17,18 +17,22 @@ ENGINE = "engine"
 _CHUNK = 2_000
 
 
-def take_lock(session: Session, *, holder: str, now: datetime, hold_for: timedelta) -> bool:
-    """Take the engine lock unless another run holds it; whether it was taken."""
+def take_lock(
+    session: Session, *, holder: str, now: datetime, hold_for: timedelta, name: str = ENGINE
+) -> bool:
+    """Take the lock ``name`` (by default the engine's) unless another holder has it until
+    after ``now``; whether it was taken. A lock is a row of ``engine_locks``, so it holds for
+    every machine sharing the database."""
     session.execute(
         upsert(session, EngineLock)
-        .values(name=ENGINE, holder=None, until=None)
+        .values(name=name, holder=None, until=None)
         .on_conflict_do_nothing(index_elements=["name"])
     )
     taken = session.execute(  # type: ignore[attr-defined]
         update(EngineLock)
         .where(
-            EngineLock.name == ENGINE,
-            or_(EngineLock.until.is_(None), EngineLock.until < now),
+            EngineLock.name == name,
+            or_(EngineLock.until.is_(None), EngineLock.until <= now),
         )
         .values(holder=holder, until=now + hold_for),
         execution_options={"synchronize_session": False},
@@ -36,10 +40,11 @@ def take_lock(session: Session, *, holder: str, now: datetime, hold_for: timedel
     return bool(taken)
 
 
-def release_lock(session: Session, *, holder: str) -> None:
+def release_lock(session: Session, *, holder: str, name: str = ENGINE) -> None:
+    """Give the lock ``name`` back, if ``holder`` still has it."""
     session.execute(
         update(EngineLock)
-        .where(EngineLock.name == ENGINE, EngineLock.holder == holder)
+        .where(EngineLock.name == name, EngineLock.holder == holder)
         .values(holder=None, until=None),
         execution_options={"synchronize_session": False},
     )

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from regard.config import BrandConfig
 from regard.console.charts import Chart, Interval, as_count, bar_chart, interval_chart, with_png
 from regard.errors import ConfigurationError, InvalidInput
-from regard.measurement import clv_service, report_repository
+from regard.measurement import clv_service, report_repository, values_repository
 from regard.measurement.health_service import RelationshipHealth, health_charts, relationship_health
 from regard.measurement.invest_service import (
     AXES,
@@ -195,7 +195,7 @@ def report_from_session(
     health = relationship_health(session, brand=brand, as_of=as_of)
     plan, budget_lines = _plan(session, brand=brand, budget=budget, by=axis)
     clv = _clv_summary(session, brand=brand, as_of=as_of, compute=compute_values)
-    stored = report_repository.touchpoint_values(session)
+    stored = values_repository.touchpoint_values(session)
     learned = stored if stored.height else None
     sections = (
         _lift_section(lift, brand=brand),

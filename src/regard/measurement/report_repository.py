@@ -1,5 +1,6 @@
-"""What the measurement report reads beyond the services it composes: the stored customer and
-touchpoint values (``regard.measurement.values_service`` writes them)."""
+"""What the measurement report reads beyond the services it composes: the stored customer
+values (``regard.measurement.values_service`` writes them) and commitment memberships; the
+stored touchpoint values come from ``regard.measurement.values_repository``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from regard.measurement.models import CustomerValue, TouchpointValue
+from regard.measurement.models import CustomerValue
 from regard.segments.models import SegmentMembership
 from regard.store.frames import fetch_frame
 
@@ -29,36 +30,6 @@ def customer_values(session: Session) -> pl.DataFrame:
             "expected_value": pl.Float64(),
             "probability_alive": pl.Float64(),
             "scored_at": _TIME,
-        },
-    )
-
-
-def touchpoint_values(session: Session) -> pl.DataFrame:
-    """Every stored touchpoint value: configured, measured, weight and learned, by touchpoint,
-    segment and channel, in that order."""
-    return fetch_frame(
-        session,
-        select(
-            TouchpointValue.touchpoint,
-            TouchpointValue.segment,
-            TouchpointValue.channel,
-            TouchpointValue.configured,
-            TouchpointValue.measured,
-            TouchpointValue.customers,
-            TouchpointValue.weight,
-            TouchpointValue.learned,
-            TouchpointValue.measured_at,
-        ).order_by(TouchpointValue.touchpoint, TouchpointValue.segment, TouchpointValue.channel),
-        {
-            "touchpoint": pl.String(),
-            "segment": pl.String(),
-            "channel": pl.String(),
-            "configured": pl.Float64(),
-            "measured": pl.Float64(),
-            "customers": pl.Float64(),
-            "weight": pl.Float64(),
-            "learned": pl.Float64(),
-            "measured_at": _TIME,
         },
     )
 

@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from regard.decisions.models import EngineLock
+from regard.decisions import repository as decisions_repository
 from regard.measurement.models import CustomerValue, TouchpointValue
 from regard.store.frames import fetch_frame
-from regard.store.inserts import upsert
 from regard.store.types import SQLITE_TIMESTAMP_FORMAT
 
 __all__ = [
@@ -151,28 +150,11 @@ def customer_values_of(who: Select[Any]) -> Select[Any]:
 def take_turn(session: Session, *, holder: str, now: datetime, every: timedelta) -> bool:
     """Take the scheduler's turn to refresh the values unless one was taken less than ``every``
     ago (on this machine or any other sharing the database); whether it was taken."""
-    session.execute(
-        upsert(session, EngineLock)
-        .values(name=VALUES_TURN, holder=None, until=None)
-        .on_conflict_do_nothing(index_elements=["name"])
+    return decisions_repository.take_lock(
+        session, holder=holder, now=now, hold_for=every, name=VALUES_TURN
     )
-    taken = session.execute(  # type: ignore[attr-defined]
-        update(EngineLock)
-        .where(
-            EngineLock.name == VALUES_TURN,
-            or_(EngineLock.until.is_(None), EngineLock.until <= now),
-        )
-        .values(holder=holder, until=now + every),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # an UPDATE's result is a CursorResult
-    return bool(taken)
 
 
 def release_turn(session: Session, *, holder: str) -> None:
     """Give the turn back (a refresh that failed): the next scheduled run tries again."""
-    session.execute(
-        update(EngineLock)
-        .where(EngineLock.name == VALUES_TURN, EngineLock.holder == holder)
-        .values(holder=None, until=None),
-        execution_options={"synchronize_session": False},
-    )
+    decisions_repository.release_lock(session, holder=holder, name=VALUES_TURN)
