@@ -9,11 +9,13 @@ caps frame is the room left after history); every candidate ends as exactly one 
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from regard.decisions import shards
 from regard.decisions.engine import decide
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget
@@ -116,3 +118,29 @@ def test_a_run_that_keeps_no_explanation_decides_the_same(world: dict[str, Any])
     assert (lean.value, lean.bound) == (explained.value, explained.bound)
     with pytest.raises(RuntimeError, match="explain=False"):
         _ = lean.policy.blocked
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_a_run_split_into_shards_decides_as_one(world: dict[str, Any]) -> None:
+    budgets = {"sms": ChannelBudget(capacity=1)}
+    given_order = world_frames(world)
+    reversed_order = {**given_order, "candidates": given_order["candidates"].reverse()}
+    for frames in (given_order, reversed_order):
+
+        def run(frames: dict[str, pl.DataFrame] = frames) -> Any:
+            return decide(
+                EngineInputs(**frames), policy=world["policy"], budgets=budgets, now=world["now"]
+            )
+
+        whole = run()
+        with mock.patch.object(shards, "SHARD_CANDIDATES", 2):  # a shard per customer or two
+            split = run()
+        assert split.decisions.equals(whole.decisions)  # in the candidates' order, as one run
+        assert split.policy.options.equals(whole.policy.options)
+        assert split.policy.caps.equals(whole.policy.caps)
+        assert (split.value, split.bound) == (whole.value, whole.bound)
+        for name in ("blocked", "verdicts"):
+            keys = ["candidate_id", "channel"] if name == "blocked" else ["candidate_id"]
+            mine, theirs = getattr(split.policy, name), getattr(whole.policy, name)
+            assert mine.sort(keys).equals(theirs.sort(keys))

@@ -35,10 +35,12 @@ import polars as pl
 
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.optimiser import ChannelBudget, Plan, optimise
-from regard.decisions.policy import PolicyResult, apply_policy
-from regard.decisions.policy_frames import FREQUENCIES
+from regard.decisions.parallel import in_parallel
+from regard.decisions.policy import PolicyResult, apply_policy, stacked
+from regard.decisions.policy_frames import FREQUENCIES, small_pages
 from regard.decisions.policy_options import CHANNEL_ORDER, ContactPolicy
 from regard.decisions.reasons import Reason
+from regard.decisions.shards import partition
 from regard.measurement.holdouts import NEVER_HELD_OUT, ControlGroups, in_control_group
 
 Array = npt.NDArray[Any]
@@ -108,16 +110,56 @@ def decide(
     With ``explain`` false, what the policy keeps to explain each blocked channel is let go
     once the verdicts are taken (about 100 bytes a candidate): the decisions are the same, but
     the result's ``policy.blocked`` cannot be read."""
+    with small_pages():  # for the whole run: freed memory is kept for the next step's arrays
+        return _decide(
+            inputs, policy=policy, budgets=budgets, now=now, control=control, explain=explain
+        )
+
+
+def _decide(
+    inputs: EngineInputs,
+    *,
+    policy: ContactPolicy,
+    budgets: Mapping[str, ChannelBudget],
+    now: datetime,
+    control: ControlGroups | None,
+    explain: bool,
+) -> EngineResult:
     started = time.perf_counter()
     inputs, held_out = _hold_out(inputs, control=control)
-    result = apply_policy(**inputs.frames(), policy=policy, now=now)
-    verdicts = result.verdicts  # the policy's own account of what did not pass: its time
-    if not explain:
-        result = replace(result, _explain=_UNEXPLAINED)
+    split = partition(inputs)
+
+    def check(shard: EngineInputs) -> tuple[PolicyResult, pl.DataFrame]:
+        result = apply_policy(**shard.frames(), policy=policy, now=now)
+        verdicts = result.verdicts  # the policy's own account of what did not pass: its time
+        if not explain:
+            result = replace(result, _explain=_UNEXPLAINED)
+        return result, verdicts
+
+    checked_shards = in_parallel(check, split.shards)
+    result = stacked([shard_result for shard_result, _ in checked_shards])
     checked = time.perf_counter()
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
     planned = time.perf_counter()
-    decisions = _decisions(inputs.candidates, result.options, verdicts, plan, now=now)
+    chosen = plan.chosen if plan is not None else result.options.head(0)
+    work = zip(
+        split.shards,
+        checked_shards,
+        split.split(chosen) if len(split.shards) > 1 else [chosen],
+        strict=True,
+    )
+    decisions = split.in_run_order(
+        pl.concat(
+            in_parallel(
+                lambda shard: _decisions(
+                    shard[0].candidates, shard[1][0].options, shard[1][1], shard[2], now=now
+                ),
+                list(work),
+            ),
+            how="vertical",
+            rechunk=False,
+        )
+    )
     if held_out.height:
         decisions = pl.concat([decisions, held_out], how="vertical_relaxed")
     return EngineResult(
@@ -146,22 +188,21 @@ def _decisions(
     candidates: pl.DataFrame,
     options: pl.DataFrame,
     verdicts: pl.DataFrame,
-    plan: Plan | None,
+    chosen: pl.DataFrame,
     *,
     now: datetime,
 ) -> pl.DataFrame:
     """One decision per candidate, in the candidates' order (``DECISION_SCHEMA``).
 
-    Every candidate either has options (then the plan sent one of them, or it was outvalued) or a
-    verdict of the policy. What is told of a decision (outcome, reason, params, retry) is stacked
-    once, verdicts then sends then one row per topic for the outvalued; what only a send has
-    (channel, moment, value, digest) comes from the sends and one empty row. Each candidate
-    gathers its rows by position: no join, and a string column gathered from a few distinct texts
-    shares them.
+    Every candidate either has options (then the plan sent one of them, ``chosen``, or it was
+    outvalued) or a verdict of the policy. What is told of a decision (outcome, reason, params,
+    retry) is stacked once, verdicts then sends then one row per topic for the outvalued; what
+    only a send has (channel, moment, value, digest) comes from the sends and one empty row.
+    Each candidate gathers its rows by position: no join, and a string column gathered from a
+    few distinct texts shares them.
     """
     ids = candidates["candidate_id"].cast(pl.Int64).to_numpy()
     place = _Places(ids)
-    chosen = plan.chosen if plan is not None else options.head(0)
     topics, topic_code = _topics(options)
     verdict_count, sent_count = verdicts.height, chosen.height
     # Row numbers as Polars indexes them (UInt32), so gathering takes them as they are.

@@ -37,12 +37,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from regard.decisions.parallel import cores, in_parallel
 from regard.decisions.policy_frames import small_pages
 from regard.errors import InvalidInput
 
@@ -63,6 +65,8 @@ NO_CAP = 1 << 20
 # Above this many options the dense arrays are float32 (half the memory and time); below it,
 # float64, so small plans and their bounds are exact to the last digit.
 FLOAT32_FROM = 2_000_000
+# A pass over fewer customers than this runs on one core.
+PART_CUSTOMERS = 50_000
 # Customers in the sample that finds the first multipliers of a large run.
 SAMPLE_CUSTOMERS = 20_000
 # Customers in the second, larger sample that refines them when there are many more.
@@ -122,6 +126,23 @@ class _Layout:
     interruption: Array  # (n,) float64
     flat: Array  # (rows,) position of each (sorted) row in net.ravel()
     order: Array | None  # row order of options when they had to be sorted
+
+    def rows(self, start: int, stop: int) -> _Layout:
+        """The customers from ``start`` to ``stop``, as views of the arrays (nothing copied)."""
+        return _Layout(
+            channels=self.channels,
+            names=self.names,
+            net=self.net[:, start:stop, :],
+            cost=None if self.cost is None else self.cost[:, start:stop, :],
+            promotional=self.promotional[start:stop],
+            exempt=self.exempt[start:stop],
+            cap_total=self.cap_total[start:stop],
+            cap_promotional=self.cap_promotional[start:stop],
+            cap_channel=self.cap_channel[start:stop],
+            interruption=self.interruption[start:stop],
+            flat=self.flat[:0],
+            order=None,
+        )
 
     def subset(self, who: Array) -> _Layout:
         """The customers ``who`` alone (copied once, for the passes over a sample)."""
@@ -373,7 +394,24 @@ def _sorted(customer: Array, candidate: Array, code: Array) -> bool:
 
 
 def _solve(layout: _Layout, prices: Array, budget_prices: Array) -> _Pass:
-    """Solve each customer's sub-problem exactly at the prices."""
+    """Solve each customer's sub-problem exactly at the prices: the customers' sub-problems are
+    independent, so a large layout is solved in parts, one per core."""
+    n = layout.net.shape[1]
+    parts = min(cores(), max(n // PART_CUSTOMERS, 1))
+    if parts == 1:
+        return _solve_part(layout, prices, budget_prices)
+    cuts = [(n * i) // parts for i in range(parts + 1)]
+    solved = in_parallel(
+        lambda rows: _solve_part(layout.rows(*rows), prices, budget_prices), list(pairwise(cuts))
+    )
+    return _Pass(
+        choice=np.concatenate([part.choice for part in solved]),
+        value=np.concatenate([part.value for part in solved]),
+        conflicted=sum(part.conflicted for part in solved),
+    )
+
+
+def _solve_part(layout: _Layout, prices: Array, budget_prices: Array) -> _Pass:
     promotional, exempt = layout.promotional, layout.exempt
     cap_total, cap_promotional = layout.cap_total, layout.cap_promotional
     cap_channel, interruption = layout.cap_channel, layout.interruption

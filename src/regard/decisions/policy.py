@@ -55,9 +55,11 @@ The result (:class:`PolicyResult`): ``options`` and ``caps`` feed the optimiser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -158,6 +160,14 @@ WINDOW_KIND = np.array(
 )
 
 
+class Explains(Protocol):
+    """What builds a result's ``blocked`` and ``verdicts`` when they are read."""
+
+    def blocked(self) -> pl.DataFrame: ...
+
+    def verdicts(self) -> pl.DataFrame: ...
+
+
 @dataclass
 class PolicyResult:
     """What passed, the room left in each cap, and why everything else did not.
@@ -182,7 +192,7 @@ class PolicyResult:
 
     options: pl.DataFrame
     caps: pl.DataFrame
-    _explain: Explanation
+    _explain: Explains
 
     @cached_property
     def blocked(self) -> pl.DataFrame:
@@ -193,6 +203,29 @@ class PolicyResult:
     def verdicts(self) -> pl.DataFrame:
         with small_pages():
             return self._explain.verdicts()
+
+
+def stacked(parts: Sequence[PolicyResult]) -> PolicyResult:
+    """The result of a run from the results of its shards (``regard.decisions.shards``), given
+    in order of their customer ranges: each frame stacked, still sorted as documented."""
+    if len(parts) == 1:
+        return parts[0]
+    return PolicyResult(
+        options=pl.concat([part.options for part in parts], how="vertical", rechunk=False),
+        caps=pl.concat([part.caps for part in parts], how="vertical", rechunk=False),
+        _explain=_Stacked(tuple(part._explain for part in parts)),
+    )
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    parts: tuple[Explains, ...]
+
+    def blocked(self) -> pl.DataFrame:
+        return pl.concat([part.blocked() for part in self.parts], how="vertical")
+
+    def verdicts(self) -> pl.DataFrame:
+        return pl.concat([part.verdicts() for part in self.parts], how="vertical")
 
 
 def apply_policy(
@@ -531,4 +564,4 @@ def digest_names(digest: Array) -> pl.Series:
     return with_nulls(code, digest > 0, pl.UInt8()).cat.to(pl.Enum(periods))
 
 
-__all__ = ["POSTAL", "REQUIRED", "PolicyResult", "apply_policy"]
+__all__ = ["POSTAL", "REQUIRED", "PolicyResult", "apply_policy", "stacked"]

@@ -72,29 +72,29 @@ def small_pages() -> Iterator[None]:
     kept (trim threshold 2 GB) and arrays up to 32 MB come from the heap; on leaving, the trim
     threshold goes back to 64 MB, so what is free is handed back at the next free. Process-wide,
     the same is MALLOC_TRIM_THRESHOLD_. Without glibc (or NumPy's switch) each part is a no-op."""
+    global _DEPTH, _HUGE_PAGES_BEFORE
     core = getattr(np, "_core", None)
     setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    with _LOCK:
-        global _DEPTH
-        outermost = _DEPTH == 0
-        _DEPTH += 1
-        before = setter(False) if setter is not None and outermost else None
-        if outermost:
+    with _LOCK:  # the first to enter sets, the last to leave restores (shards run on threads)
+        if _DEPTH == 0:
+            _HUGE_PAGES_BEFORE = setter(False) if setter is not None else None
             _malloc_options(mmap_threshold=32 << 20, trim_threshold=(1 << 31) - 1)
+        _DEPTH += 1
     try:
         yield
     finally:
         with _LOCK:
             _DEPTH -= 1
-            if outermost:
+            if _DEPTH == 0:
                 _malloc_options(mmap_threshold=32 << 20, trim_threshold=64 << 20)
                 if setter is not None:
-                    setter(before)
+                    setter(_HUGE_PAGES_BEFORE)
 
 
 _LOCK = threading.Lock()
-_DEPTH = 0  # small_pages() contexts open: only the outermost sets and restores
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_DEPTH = 0  # small_pages() contexts open, on any thread
+_HUGE_PAGES_BEFORE: bool | None = None  # NumPy's setting when the first context opened
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -3, -4, -8  # glibc's mallopt
 
 
 def _malloc_options(*, mmap_threshold: int, trim_threshold: int) -> None:
@@ -105,6 +105,8 @@ def _malloc_options(*, mmap_threshold: int, trim_threshold: int) -> None:
         return
     mallopt(M_MMAP_THRESHOLD, mmap_threshold)
     mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    mallopt(M_ARENA_MAX, 1)
+    mallopt(M_MMAP_MAX, 0 if trim_threshold > (1 << 30) else 65536)
 
 
 def require(name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
