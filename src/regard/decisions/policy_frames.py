@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from regard.decisions.parallel import cores
 from regard.decisions.policy_options import CHANNEL_ORDER, FREQUENCY_PERIODS
 from regard.decisions.reasons import HELD_REASONS, Reason
 from regard.errors import InvalidInput
@@ -66,19 +67,20 @@ def small_pages() -> Iterator[None]:
     save: apply_policy at 40M options took 3.9 s of system time with them and 1.2 s without
     (user time the same). Process-wide, the same is NUMPY_MADVISE_HUGEPAGE=0.
 
-    glibc's malloc hands freed memory at the top of its heap back to the kernel past 2 x its
-    mmap threshold (at most 64 MB), so the next array of that size faults its pages in again;
-    the policy frees and allocates such arrays by the hundred. While inside, freed memory is
-    kept (trim threshold 2 GB) and arrays up to 32 MB come from the heap; on leaving, the trim
-    threshold goes back to 64 MB, so what is free is handed back at the next free. Process-wide,
-    the same is MALLOC_TRIM_THRESHOLD_. Without glibc (or NumPy's switch) each part is a no-op."""
+    glibc's malloc maps arrays over 32 MB afresh and unmaps them when freed, and hands freed
+    memory at the top of its heap back to the kernel past 64 MB, so the next array of that size
+    faults its pages in again (about 1 s per GB on these VMs); the decision core frees and
+    allocates such arrays by the hundred, on a thread per core. While inside, every array comes
+    from the one heap (no mmap, one arena for all threads) and freed memory is kept there; on
+    leaving, glibc's usual settings come back and what is free at the heap's top is handed back
+    at the next free. Without glibc (or NumPy's switch) each part is a no-op."""
     global _DEPTH, _HUGE_PAGES_BEFORE
     core = getattr(np, "_core", None)
     setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
     with _LOCK:  # the first to enter sets, the last to leave restores (shards run on threads)
         if _DEPTH == 0:
             _HUGE_PAGES_BEFORE = setter(False) if setter is not None else None
-            _malloc_options(mmap_threshold=32 << 20, trim_threshold=(1 << 31) - 1)
+            _malloc_options(keep=True)
         _DEPTH += 1
     try:
         yield
@@ -86,7 +88,7 @@ def small_pages() -> Iterator[None]:
         with _LOCK:
             _DEPTH -= 1
             if _DEPTH == 0:
-                _malloc_options(mmap_threshold=32 << 20, trim_threshold=64 << 20)
+                _malloc_options(keep=False)
                 if setter is not None:
                     setter(_HUGE_PAGES_BEFORE)
 
@@ -97,16 +99,20 @@ _HUGE_PAGES_BEFORE: bool | None = None  # NumPy's setting when the first context
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -3, -4, -8  # glibc's mallopt
 
 
-def _malloc_options(*, mmap_threshold: int, trim_threshold: int) -> None:
+def _malloc_options(*, keep: bool) -> None:
+    """While ``keep``: every array from the one heap (no ``mmap``, one arena for all threads),
+    and freed memory kept there (trim threshold 2 GB). Otherwise glibc's usual ways: ``mmap``
+    above 32 MB, the heap's free top handed back past 64 MB, an arena per thread up to 8 per
+    core."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return
-    mallopt(M_MMAP_THRESHOLD, mmap_threshold)
-    mallopt(M_TRIM_THRESHOLD, trim_threshold)
-    mallopt(M_ARENA_MAX, 1)
-    mallopt(M_MMAP_MAX, 0 if trim_threshold > (1 << 30) else 65536)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1 if keep else 64 << 20)
+    mallopt(M_MMAP_MAX, 0 if keep else 65536)
+    mallopt(M_ARENA_MAX, 1 if keep else 8 * cores())
 
 
 def require(name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
