@@ -240,12 +240,24 @@ def _decisions(
         keep = pl.Series(decided)
         candidates, row, send = candidates.filter(keep), row[decided], send[decided]
     return (
-        candidates.select("candidate_id", "customer_id", "touchpoint")
-        .cast({"candidate_id": pl.Int64, "customer_id": pl.Int64, "touchpoint": pl.Categorical})
+        candidates.select(
+            pl.col("candidate_id").cast(pl.Int64),
+            pl.col("customer_id").cast(pl.Int64),
+        )
+        .with_columns(_categorical(candidates["touchpoint"]))
         .hstack(told.gather(row))
         .hstack(facts.gather(send))
         .select(list(DECISION_SCHEMA))
     )
+
+
+def _categorical(touchpoint: pl.Series) -> pl.Series:
+    """The touchpoint as a Categorical; from the catalogue's Enum, by gathering its few names
+    by code rather than casting row by row."""
+    if not isinstance(touchpoint.dtype, pl.Enum):
+        return touchpoint.cast(pl.Categorical)
+    names = pl.Series(touchpoint.name, touchpoint.dtype.categories, dtype=pl.Categorical)
+    return names.gather(touchpoint.to_physical())
 
 
 class _Places:
