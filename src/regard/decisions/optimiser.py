@@ -117,7 +117,7 @@ class _Layout:
     channels: tuple[str, ...]  # those laid out: the channels of some option
     names: tuple[str, ...]  # every channel the options' dtype names, for the usage
     net: Array  # (H, n, K) value - cost - penalty; -inf where no option or never allowed
-    cost: Array | None  # (H, n, K), only when a budget is set
+    cost: dict[int, Array]  # channel -> (n, K) cost of its sends, for channels with a budget
     promotional: Array  # (n, K) bool
     exempt: Array  # (n, K) bool
     cap_total: Array  # (n,) int32
@@ -133,7 +133,7 @@ class _Layout:
             channels=self.channels,
             names=self.names,
             net=self.net[:, start:stop, :],
-            cost=None if self.cost is None else self.cost[:, start:stop, :],
+            cost={h: plane[start:stop] for h, plane in self.cost.items()},
             promotional=self.promotional[start:stop],
             exempt=self.exempt[start:stop],
             cap_total=self.cap_total[start:stop],
@@ -150,7 +150,7 @@ class _Layout:
             channels=self.channels,
             names=self.names,
             net=self.net[:, who, :],
-            cost=None if self.cost is None else self.cost[:, who, :],
+            cost={h: plane[who] for h, plane in self.cost.items()},
             promotional=self.promotional[who],
             exempt=self.exempt[who],
             cap_total=self.cap_total[who],
@@ -284,11 +284,18 @@ def _lay_out(
     net_flat[flat] = net_rows
     del net_rows
     net: Array = net_flat.reshape(h_count, n, k_count)
-    cost: Array | None = None
-    if any(b.budget is not None for b in budgets.values()):
-        cost_flat = np.zeros(h_count * n * k_count, dtype=dtype)
-        cost_flat[flat] = column(as_float[1])
-        cost = cost_flat.reshape(h_count, n, k_count)
+    # Costs are laid out only for the channels with a budget: no other price reads them.
+    budgeted = [h for h, name in enumerate(channels) if name in budgets]
+    budgeted = [h for h in budgeted if budgets[channels[h]].budget is not None]
+    cost: dict[int, Array] = {}
+    if budgeted:
+        cost_rows = column(as_float[1])
+        for h in budgeted:
+            on = code == h
+            plane = np.zeros(n * k_count, dtype=dtype)
+            plane[cell[on]] = cost_rows[on]
+            cost[h] = plane.reshape(n, k_count)
+        del cost_rows
 
     pair_start = np.flatnonzero(new_pair)
     pair_cell = cell[pair_start]
@@ -495,7 +502,7 @@ def _reduced(
     """Channel h's values less its prices, (customer, slot); ``who`` selects customers."""
     net = layout.net[h] if who is None else layout.net[h][who]
     reduced: Array = net - net.dtype.type(prices[h])
-    if layout.cost is not None and budget_prices[h] > 0:
+    if budget_prices[h] > 0 and h in layout.cost:
         cost = layout.cost[h] if who is None else layout.cost[h][who]
         reduced -= net.dtype.type(budget_prices[h]) * cost
     return reduced
@@ -853,7 +860,7 @@ class _Search:
         cost = layout.cost
         for j, (h, is_budget, _limit) in enumerate(self.limits):
             sent = choice == h
-            if is_budget and cost is not None:
+            if is_budget and h in cost:
                 used[j] = float(cost[h][sent].sum(dtype=np.float64))
             else:
                 used[j] = float(np.count_nonzero(sent))
@@ -891,7 +898,7 @@ class _Search:
             if not positive.any():
                 scales.append(1.0)
                 continue
-            if is_budget and layout.cost is not None:
+            if is_budget and h in layout.cost:
                 cost = layout.cost[h]
                 ratio = net[positive] / np.maximum(cost[positive], 1e-12)
                 scales.append(float(np.median(ratio)) / 2)
@@ -992,7 +999,7 @@ class _Search:
             net = layout.net[h].ravel()[sent].astype(np.float64)
             cost = (
                 layout.cost[h].ravel()[sent].astype(np.float64)
-                if layout.cost is not None
+                if h in layout.cost
                 else np.zeros(sent.size)
             )
             if (cost.sum() if is_budget else sent.size) <= limit:
