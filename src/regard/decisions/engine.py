@@ -196,10 +196,10 @@ def _decisions(
 
     Every candidate either has options (then the plan sent one of them, ``chosen``, or it was
     outvalued) or a verdict of the policy. What is told of a decision (outcome, reason, params,
-    retry) is stacked once, verdicts then sends then one row per topic for the outvalued; what
-    only a send has (channel, moment, value, digest) comes from the sends and one empty row.
-    Each candidate gathers its rows by position: no join, and a string column gathered from a
-    few distinct texts shares them.
+    retry) is stacked once (as chunks, not copied), verdicts then sends then one row per topic
+    for the outvalued; what only a send has (channel, moment, value, digest) comes from the
+    sends and one empty row. Each candidate gathers its rows by position: no join, and a string
+    column gathered from a few distinct texts shares them.
     """
     ids = candidates["candidate_id"].cast(pl.Int64).to_numpy()
     place = _Places(ids)
@@ -229,7 +229,7 @@ def _decisions(
             _outvalued_rows(topics, now=now),
         ],
         how="vertical",
-        rechunk=True,
+        rechunk=False,
     )
     facts = pl.concat(
         [sends.select(list(_NULLS)), pl.DataFrame(schema=_NULLS).clear(1)], how="vertical"
