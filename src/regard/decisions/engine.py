@@ -142,24 +142,14 @@ def _decide(
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
     planned = time.perf_counter()
     chosen = plan.chosen if plan is not None else result.options.head(0)
-    work = zip(
-        split.shards,
-        checked_shards,
-        split.split(chosen) if len(split.shards) > 1 else [chosen],
-        strict=True,
-    )
-    decisions = split.in_run_order(
-        pl.concat(
-            in_parallel(
-                lambda shard: _decisions(
-                    shard[0].candidates, shard[1][0].options, shard[1][1], shard[2], now=now
-                ),
-                list(work),
-            ),
-            how="vertical",
-            rechunk=False,
-        )
-    )
+    chosen_shards = split.split(chosen) if len(split.shards) > 1 else [chosen]
+
+    def decided(shard: int) -> pl.DataFrame:
+        (policed, verdicts), candidates = checked_shards[shard], split.shards[shard].candidates
+        return _decisions(candidates, policed.options, verdicts, chosen_shards[shard], now=now)
+
+    stacked_decisions = in_parallel(decided, range(len(split.shards)))
+    decisions = split.in_run_order(pl.concat(stacked_decisions, how="vertical", rechunk=False))
     if held_out.height:
         decisions = pl.concat([decisions, held_out], how="vertical_relaxed")
     return EngineResult(
