@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from unittest import mock
 
 import polars as pl
 import pytest
 
+from regard.decisions import parallel
 from regard.decisions.inputs import EngineInputs
 from regard.decisions.parallel import in_parallel
 from regard.decisions.shards import partition
@@ -71,6 +73,19 @@ def test_a_small_run_is_one_shard_the_inputs_themselves() -> None:
     inputs = _inputs([1, 2, 3], [1, 2, 3])
     split = partition(inputs)
     assert split.shards == [inputs]
+    assert split.split(inputs.candidates) == [inputs.candidates]
+
+
+def test_customers_named_once_each_bound_the_shards_however_they_come() -> None:
+    # Unsorted and repeated ids in the customers' frame: shards still hold distinct ranges.
+    inputs = _inputs([4, 1, 3, 2, 4, 1], [4, 1, 3, 2, 4, 1])
+    split = partition(inputs, size=2)
+    assert split.bounds.tolist() == [2, 3]
+    assert [sorted(set(s.candidates["customer_id"].to_list())) for s in split.shards] == [
+        [1],
+        [2],
+        [3, 4],
+    ]
 
 
 def test_work_runs_on_threads_and_keeps_the_order_and_the_errors() -> None:
@@ -82,6 +97,9 @@ def test_work_runs_on_threads_and_keeps_the_order_and_the_errors() -> None:
             raise ValueError("thirteen")
         return item * 2
 
-    assert in_parallel(work, list(range(10))) == [item * 2 for item in range(10)]
-    with pytest.raises(ValueError, match="thirteen"):
-        in_parallel(work, [1, 13, 2])
+    with mock.patch.object(parallel, "cores", return_value=2):
+        assert in_parallel(work, list(range(10))) == [item * 2 for item in range(10)]
+        assert names
+        assert all(name.startswith("regard-core") for name in names)
+        with pytest.raises(ValueError, match="thirteen"):
+            in_parallel(work, [1, 13, 2])

@@ -142,7 +142,7 @@ def _decide(
     plan = optimise(result.options, result.caps, budgets) if result.options.height else None
     planned = time.perf_counter()
     chosen = plan.chosen if plan is not None else result.options.head(0)
-    chosen_shards = split.split(chosen) if len(split.shards) > 1 else [chosen]
+    chosen_shards = split.split(chosen)
 
     def decided(shard: int) -> pl.DataFrame:
         (policed, verdicts), candidates = checked_shards[shard], split.shards[shard].candidates

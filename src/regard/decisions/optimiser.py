@@ -129,34 +129,24 @@ class _Layout:
 
     def rows(self, start: int, stop: int) -> _Layout:
         """The customers from ``start`` to ``stop``, as views of the arrays (nothing copied)."""
-        return _Layout(
-            channels=self.channels,
-            names=self.names,
-            net=self.net[:, start:stop, :],
-            cost={h: plane[start:stop] for h, plane in self.cost.items()},
-            promotional=self.promotional[start:stop],
-            exempt=self.exempt[start:stop],
-            cap_total=self.cap_total[start:stop],
-            cap_promotional=self.cap_promotional[start:stop],
-            cap_channel=self.cap_channel[start:stop],
-            interruption=self.interruption[start:stop],
-            flat=self.flat[:0],
-            order=None,
-        )
+        return self._customers(slice(start, stop))
 
     def subset(self, who: Array) -> _Layout:
         """The customers ``who`` alone (copied once, for the passes over a sample)."""
+        return self._customers(who)
+
+    def _customers(self, which: slice | Array) -> _Layout:
         return _Layout(
             channels=self.channels,
             names=self.names,
-            net=self.net[:, who, :],
-            cost={h: plane[who] for h, plane in self.cost.items()},
-            promotional=self.promotional[who],
-            exempt=self.exempt[who],
-            cap_total=self.cap_total[who],
-            cap_promotional=self.cap_promotional[who],
-            cap_channel=self.cap_channel[who],
-            interruption=self.interruption[who],
+            net=self.net[:, which, :],
+            cost={h: plane[which] for h, plane in self.cost.items()},
+            promotional=self.promotional[which],
+            exempt=self.exempt[which],
+            cap_total=self.cap_total[which],
+            cap_promotional=self.cap_promotional[which],
+            cap_channel=self.cap_channel[which],
+            interruption=self.interruption[which],
             flat=self.flat[:0],
             order=None,
         )
@@ -285,8 +275,8 @@ def _lay_out(
     del net_rows
     net: Array = net_flat.reshape(h_count, n, k_count)
     # Costs are laid out only for the channels with a budget: no other price reads them.
-    budgeted = [h for h, name in enumerate(channels) if name in budgets]
-    budgeted = [h for h in budgeted if budgets[channels[h]].budget is not None]
+    limited = {name for name, limit in budgets.items() if limit.budget is not None}
+    budgeted = [h for h, name in enumerate(channels) if name in limited]
     cost: dict[int, Array] = {}
     if budgeted:
         cost_rows = column(as_float[1])

@@ -49,7 +49,7 @@ class Partition:
     def split(self, frame: pl.DataFrame) -> list[pl.DataFrame]:
         """A frame sorted by customer_id (such as the optimiser's chosen options), cut at the
         shards' bounds."""
-        return _split(frame, self.bounds)[0]
+        return _split(frame, self.bounds)[0] if self.bounds.size else [frame]
 
     def in_run_order(self, stacked: pl.DataFrame) -> pl.DataFrame:
         """One row per candidate, stacked shard after shard, back in the run's order."""
@@ -65,13 +65,17 @@ def partition(inputs: EngineInputs, *, size: int | None = None) -> Partition:
     of customer ids of about as many customers each (the customers' frame holds the customers of
     the candidates)."""
     count = -(-inputs.candidates.height // max(size or SHARD_CANDIDATES, 1))
-    ids = _ids(inputs.customers)
-    ids = ids if _ascending(ids) else np.sort(ids)
-    ids = ids[np.append(True, ids[1:] != ids[:-1])] if ids.size else ids
-    count = min(count, ids.size)
+    if count > 1:
+        ids = _ids(inputs.customers)
+        distinct = (
+            ids[np.append(True, ids[1:] != ids[:-1])]
+            if ids.size and _ascending(ids)
+            else np.unique(ids)
+        )
+        count = min(count, distinct.size)
     if count <= 1:
         return Partition(shards=[inputs], bounds=np.zeros(0, dtype=np.int64), rows=None)
-    bounds = ids[(np.arange(1, count) * ids.size) // count]
+    bounds = distinct[(np.arange(1, count) * distinct.size) // count]
     cut: dict[str, list[pl.DataFrame]] = {}
     rows: Array | None = None
     for name in CUSTOMER_FRAMES:
